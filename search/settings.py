@@ -1,0 +1,84 @@
+"""The one settings object. Every knob of Vitrine is here, validated at start-up.
+
+Environment variables override defaults with the prefix VITRINE_ and `__` for nesting, e.g.
+VITRINE_INDEX_DIR=/srv/index, VITRINE_RANKING__SEMANTIC_WEIGHT=0.6,
+VITRINE_INDEX__BACKEND=onnx.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.config import IndexConfig
+
+DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "sort"]
+
+
+class RankingSettings(BaseModel):
+    # The pipeline, in order. Names come from search.stages.STAGES.
+    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    # Fusion of lexical and semantic relevance, chosen by measurement (benchmarks/README.md).
+    fusion: Literal["convex", "rrf"] = "convex"
+    semantic_weight: float = Field(default=0.5, ge=0, le=1)
+    rrf_k: int = Field(default=60, ge=1)
+    # Candidates each retriever hands to fusion.
+    lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
+    semantic_candidates: int = Field(default=200, ge=10, le=10_000)
+    # A product that does not contain every query word still matches when its meaning is this
+    # close to the query (cosine similarity of the embeddings).
+    semantic_match_threshold: float = Field(default=0.5, ge=-1, le=1)
+    # Below this many full matches, products matching some of the words are added (relaxation).
+    relax_below: int = Field(default=10, ge=0)
+    # BM25 field boosts: a word in the title says more than one deep in the description.
+    field_boosts: dict[str, float] = Field(
+        default_factory=lambda: {
+            "title": 3.0, "brand": 2.0, "categories": 2.0, "attributes": 1.5, "description": 1.0,
+        }
+    )
+    # Typo tolerance: words at least this long match terms one edit away; twice as long, two.
+    fuzzy_min_length: int = Field(default=5, ge=3)
+    fuzzy_score_factor: float = Field(default=0.6, ge=0, le=1)
+    # Search-as-you-type: prefixes of at least this many characters complete the last word.
+    prefix_min_length: int = Field(default=2, ge=1)
+    max_query_terms: int = Field(default=32, ge=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: list[str]) -> list[str]:
+        from search.stages import STAGES
+
+        unknown = [name for name in value if name not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown ranking stage(s) {unknown}; known: {sorted(STAGES)}")
+        return value
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # How often a process looks for catalog changes written by others and for a new index.
+    refresh_interval_seconds: float = Field(default=0.25, gt=0)
+    # Admin endpoints (catalog updates) require this key in the X-Admin-Key header when set.
+    admin_key: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VITRINE_", env_nested_delimiter="__", extra="ignore")
+
+    index_dir: Path = Path("var/index")
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    query_cache_size: int = Field(default=10_000, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,188 @@
+"""An opened index version held in memory for searching, kept fresh from the store's change log.
+
+Everything a query touches besides tantivy and faiss lives here in arrays indexed by product
+ordinal: liveness, price, stock state, creation time, attribute columns for filters and facets.
+`refresh()` applies the changes other writers logged (stock, price, upserts, deletes); the
+engine calls it on a timer so updates are searchable within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import structlog
+
+from indexer import format as fmt
+from indexer.catalog import Product
+from indexer.lexical import open_index
+from indexer.store import ProductStore, StoredProduct
+from indexer.vectors import load_vector_index
+from search.columns import MultiValueColumn, SingleValueColumn
+from search.vocabulary import Vocabulary
+
+log = structlog.get_logger("vitrine.snapshot")
+
+
+def effective_price(product: Product) -> float:
+    """The price a shopper sees first: the product price, else the lowest variant price."""
+    if product.price is not None:
+        return float(product.price)
+    prices = [v.price for v in product.variants if v.price is not None]
+    return float(min(prices)) if prices else float("nan")
+
+
+class Snapshot:
+    def __init__(self, version_dir: Path, ef_search: int | None = None) -> None:
+        self.version_dir = version_dir
+        # Checked first: an unsupported format is refused before any other file is opened.
+        self.manifest = fmt.read_manifest(version_dir)
+        self.tantivy = open_index(version_dir / fmt.TANTIVY_DIR)
+        self.searcher = self.tantivy.searcher()
+        self.schema = self.tantivy.schema
+        self.store = ProductStore(version_dir / fmt.STORE_FILE)
+        self.faiss = load_vector_index(version_dir / fmt.VECTORS_FILE, ef_search)
+        self._lock = threading.RLock()
+        # Bumped on every applied change; caches key on it.
+        self.generation = 0
+
+        self.seq = self.store.last_seq()
+        rows = list(self.store.iter_rows())
+        capacity = (rows[-1].ord + 1) if rows else 0
+        self.products: list[Product | None] = [None] * capacity
+        self.id_to_ord: dict[str, int] = {}
+        self.live = np.zeros(capacity, dtype=bool)
+        self.price = np.full(capacity, np.nan, dtype=np.float64)
+        self.in_stock = np.zeros(capacity, dtype=bool)
+        self.created = np.zeros(capacity, dtype=np.float64)
+        self.brand = SingleValueColumn(capacity)
+        self.category = MultiValueColumn(capacity)
+        self.colour = MultiValueColumn(capacity)
+        self.size = MultiValueColumn(capacity)  # sizes IN STOCK: a size filter means "available"
+        self.vocabulary = Vocabulary()
+        for row in rows:
+            self._set_row(row)
+        self.vocabulary.add_products(p for p in self.products if p is not None)
+
+        self.vectors = self._load_vectors(capacity)
+
+    # ---- loading -------------------------------------------------------------------------
+
+    def _load_vectors(self, capacity: int) -> np.ndarray:
+        """A dense copy of every vector (ordinal = row) for exact cosine of any candidate."""
+        base = self.faiss.ntotal
+        vectors = np.zeros((max(capacity, base), self.manifest.dimension), dtype=np.float32)
+        if base:
+            vectors[:base] = self.faiss.reconstruct_n(0, base)
+        ords, deltas = self.store.vector_deltas(base)
+        if deltas is not None:
+            self._add_vectors(vectors, ords, deltas)
+        return vectors
+
+    def _add_vectors(self, vectors: np.ndarray, ords: list[int], deltas: np.ndarray) -> None:
+        expected = self.faiss.ntotal
+        for ord_, vector in zip(ords, deltas, strict=True):
+            if ord_ < expected:
+                continue
+            if ord_ != expected:
+                raise RuntimeError(f"vector ordinals out of sequence: got {ord_}, expected {expected}")
+            self.faiss.add(vector.reshape(1, -1))
+            vectors[ord_] = vector
+            expected += 1
+
+    def _set_row(self, row: StoredProduct) -> None:
+        ord_ = row.ord
+        self._ensure_capacity(ord_ + 1)
+        product = row.product
+        old = self.products[ord_]
+        if old is not None and self.id_to_ord.get(old.id) == ord_ and (not row.live or old.id != product.id):
+            del self.id_to_ord[old.id]
+        if not row.live:
+            self.products[ord_] = None
+            self.live[ord_] = False
+            return
+        self.products[ord_] = product
+        self.id_to_ord[product.id] = ord_
+        self.live[ord_] = True
+        self.price[ord_] = effective_price(product)
+        self.in_stock[ord_] = product.in_stock
+        self.created[ord_] = product.created_at.timestamp() if isinstance(product.created_at, datetime) else 0.0
+        self.brand.set(ord_, product.brand)
+        self.category.set(ord_, product.categories)
+        self.colour.set(ord_, product.colours)
+        self.size.set(ord_, product.available_sizes)
+
+    def _ensure_capacity(self, n: int) -> None:
+        have = len(self.products)
+        if n <= have:
+            return
+        grow = n - have
+        self.products.extend([None] * grow)
+        self.live = np.concatenate([self.live, np.zeros(grow, dtype=bool)])
+        self.price = np.concatenate([self.price, np.full(grow, np.nan)])
+        self.in_stock = np.concatenate([self.in_stock, np.zeros(grow, dtype=bool)])
+        self.created = np.concatenate([self.created, np.zeros(grow)])
+        for column in (self.brand, self.category, self.colour, self.size):
+            column.ensure_capacity(n)
+        if hasattr(self, "vectors") and self.vectors.shape[0] < n:
+            self.vectors = np.concatenate(
+                [self.vectors, np.zeros((n - self.vectors.shape[0], self.vectors.shape[1]), np.float32)]
+            )
+
+    # ---- freshness -----------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Apply changes logged since the last refresh. Returns how many were applied."""
+        with self._lock:
+            changes = self.store.changes_since(self.seq)
+            if not changes:
+                return 0
+            ords = sorted({c.ord for c in changes})
+            rows = self.store.rows(ords)
+            for row in rows:
+                self._set_row(row)
+            self.vocabulary.add_products(r.product for r in rows if r.live)
+            ords_new, deltas = self.store.vector_deltas(self.faiss.ntotal)
+            if deltas is not None:
+                self._ensure_capacity(ords_new[-1] + 1)
+                self._add_vectors(self.vectors, ords_new, deltas)
+            if any(c.kind in ("upsert", "delete", "price") for c in changes):
+                self.tantivy.reload()
+                self.searcher = self.tantivy.searcher()
+            self.seq = changes[-1].seq
+            self.generation += 1
+            log.debug("changes applied", count=len(changes), seq=self.seq)
+            return len(changes)
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    @property
+    def size_n(self) -> int:
+        return len(self.products)
+
+    def product(self, product_id: str) -> Product | None:
+        ord_ = self.id_to_ord.get(product_id)
+        return self.products[ord_] if ord_ is not None else None
+
+    def counts(self) -> dict[str, int]:
+        live = [p for p in self.products if p is not None]
+        return {"products": len(live), "variants": sum(len(p.variants) for p in live)}
+
+    def search_vectors(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:  # faiss indexes are not safe to search while vectors are added
+            scores, ids = self.faiss.search(query.reshape(1, -1), k)
+        return ids[0], scores[0]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"Snapshot({self.version_dir.name}, products={len(self.id_to_ord)})"
+
+
+def faiss_threads(n: int = 1) -> None:
+    # One query at a time is small work: threads cost more than they save and fight uvicorn's.
+    faiss.omp_set_num_threads(n)
