@@ -87,7 +87,7 @@ class Embedder:
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
         self._model = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def model(self):

@@ -32,6 +32,8 @@ class RankingSettings(BaseModel):
     # A product that does not contain every query word still matches when its meaning is this
     # close to the query (cosine similarity of the embeddings).
     semantic_match_threshold: float = Field(default=0.5, ge=-1, le=1)
+    # The last resort before an empty page: nearest neighbours at least this close.
+    semantic_relaxed_threshold: float = Field(default=0.3, ge=-1, le=1)
     # Below this many full matches, products matching some of the words are added (relaxation).
     relax_below: int = Field(default=10, ge=0)
     # BM25 field boosts: a word in the title says more than one deep in the description.

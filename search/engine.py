@@ -1,0 +1,363 @@
+"""SearchEngine: the library entry point. `engine.search(SearchRequest) -> SearchResult`.
+
+It owns the current Snapshot (swapped atomically when a new index version is published), the
+query embedder, the caches and the ranking pipeline assembled from settings. It has no HTTP
+code: the FastAPI app, the CLI, benchmarks and tests all call it the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from indexer import format as fmt
+from indexer.catalog import Product
+from indexer.embedding import Embedder
+from indexer.updates import CatalogUpdater
+from search.columns import price_counts
+from search.models import Hit, Mode, SearchRequest, SearchResult, StageExplain, Suggestion
+from search.pipeline import Candidates, SearchContext, Stage
+from search.query import QueryPlan, normalize, plan_query
+from search.settings import Settings
+from search.snapshot import Snapshot, faiss_threads
+from search.stages import STAGES
+from search.vocabulary import words
+
+log = structlog.get_logger("vitrine.engine")
+
+FACETS = ("brand", "category", "colour", "size")
+
+
+class LRUCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+@dataclass(frozen=True)
+class _Retrieved:
+    """What the retrievers found for one query text: cached, since shoppers repeat queries."""
+
+    lexical_hits: dict[int, float]
+    lexical_full: frozenset[int]
+    lexical_total: int
+    semantic_hits: dict[int, float]
+    query_vector: np.ndarray | None
+
+
+class SearchEngine:
+    def __init__(self, index_dir: str | Path, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings(index_dir=Path(index_dir))
+        self.index_dir = Path(index_dir)
+        faiss_threads(1)
+        self._snapshot = self._open_current()
+        self._embedder = embedder or Embedder(self._index_config(self._snapshot))
+        self.stages: list[Stage] = [STAGES[name]() for name in self.settings.ranking.stages]
+        self._vectors = LRUCache(self.settings.query_cache_size)
+        self._retrieved = LRUCache(self.settings.query_cache_size)
+        self._updater: CatalogUpdater | None = None
+        self._updater_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def _open_current(self) -> Snapshot:
+        version_dir = fmt.current_version_dir(self.index_dir)
+        return Snapshot(version_dir, ef_search=self.settings.index.hnsw_ef_search)
+
+    def _index_config(self, snapshot: Snapshot):
+        manifest = snapshot.manifest
+        return self.settings.index.model_copy(update={"model": manifest.model, "backend": manifest.backend})
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def warm_up(self) -> None:
+        """Load the model and run one query so the first shopper does not wait for it."""
+        self.search(SearchRequest(q="warm up"))
+        self._vectors.clear()
+        self._retrieved.clear()
+
+    def refresh(self) -> bool:
+        """Pick up a newly published version, then apply logged changes. True if anything changed."""
+        changed = False
+        try:
+            current = fmt.current_version_dir(self.index_dir)
+        except fmt.IndexNotFound:
+            return False
+        if current != self._snapshot.version_dir:
+            new = Snapshot(current, ef_search=self.settings.index.hnsw_ef_search)
+            old = self._snapshot
+            if (new.manifest.model, new.manifest.backend) != (old.manifest.model, old.manifest.backend):
+                self._embedder = Embedder(self._index_config(new))
+            # One reference assignment: requests in flight finish on the old snapshot.
+            self._snapshot = new
+            with self._updater_lock:
+                if self._updater is not None:
+                    self._updater.close()
+                    self._updater = None
+            self._vectors.clear()
+            self._retrieved.clear()
+            log.info("index version swapped", old=old.version_dir.name, new=current.name)
+            changed = True
+        if self._snapshot.refresh():
+            changed = True
+        return changed
+
+    def start_watching(self, interval: float | None = None) -> None:
+        interval = interval or self.settings.server.refresh_interval_seconds
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # keep serving the current snapshot whatever happens
+                    log.exception("refresh failed")
+
+        self._stop.clear()
+        self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=5)
+        with self._updater_lock:
+            if self._updater is not None:
+                self._updater.close()
+                self._updater = None
+
+    @property
+    def updater(self) -> CatalogUpdater:
+        """Writes catalog changes into the current version (admin endpoints use it)."""
+        with self._updater_lock:
+            if self._updater is None or self._updater.version_dir != self._snapshot.version_dir:
+                self._updater = CatalogUpdater(self.index_dir, self.settings.index, self._embedder)
+            return self._updater
+
+    # ---- search --------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        started = time.perf_counter()
+        snapshot = self._snapshot
+        with snapshot._lock:
+            ctx = self._run(request, snapshot, correct_short_words=False)
+            corrected = ctx.plan.corrected_text
+            if not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip():
+                # Zero results: correct short words too ("did you mean"), then search again.
+                retry = self._run(request, snapshot, correct_short_words=True)
+                if retry.plan.corrected_text and retry.candidates.member.any():
+                    ctx, corrected = retry, retry.plan.corrected_text
+            result = self._shape(ctx, corrected)
+        result.took_ms = round((time.perf_counter() - started) * 1000, 3)
+        return result
+
+    def _run(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> SearchContext:
+        ranking = self.settings.ranking
+        plan = plan_query(request.q, snapshot.vocabulary, snapshot.searcher, ranking, request.prefix, correct_short_words)
+        ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan)
+        if not request.q.strip():
+            self._browse(ctx)
+            return ctx
+        if not plan.terms and request.mode != Mode.vector and not words(normalize(request.q)):
+            # Nothing searchable (only punctuation or emoji): an honest empty page.
+            ctx.candidates = Candidates.empty()
+            return ctx
+        key = (plan.text, plan.prefix, request.mode, correct_short_words, snapshot.generation, id(snapshot))
+        cached: _Retrieved | None = self._retrieved.get(key)
+        skip = ("lexical", "semantic")
+        if cached is None:
+            ctx.query_vector = self._query_vector(plan) if request.mode != Mode.bm25 else None
+            for stage in self.stages:
+                if stage.name in skip:
+                    self._timed(stage, ctx)
+            cached = _Retrieved(ctx.lexical_hits, frozenset(ctx.lexical_full), ctx.lexical_total, ctx.semantic_hits, ctx.query_vector)
+            self._retrieved.put(key, cached)
+        else:
+            ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, set(cached.lexical_full)
+            ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits
+            ctx.query_vector = cached.query_vector
+            ctx.notes["cache"] = "hit"
+        for stage in self.stages:
+            if stage.name not in skip:
+                self._timed(stage, ctx)
+        return ctx
+
+    def _browse(self, ctx: SearchContext) -> None:
+        """An empty query lists the catalog (category pages): every live product, filtered."""
+        from search.stages.filter import filter_masks
+
+        s = ctx.snapshot
+        ords = np.flatnonzero(s.live).astype(np.int64)
+        n = len(ords)
+        zeros = np.zeros(n)
+        c = Candidates(ords, zeros, np.ones(n, bool), np.full(n, np.nan), np.zeros(n, bool), np.ones(n, bool))
+        ctx.candidates = c
+        ctx.matched = c.member.copy()
+        ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)
+        for mask in ctx.filter_masks.values():
+            c.member &= mask
+        for stage in self.stages:
+            if stage.name == "sort":
+                self._timed(stage, ctx)
+
+    def _timed(self, stage: Stage, ctx: SearchContext) -> None:
+        started = time.perf_counter()
+        stage.run(ctx)
+        ctx.timings_ms[stage.name] = round((time.perf_counter() - started) * 1000, 3)
+
+    def _query_vector(self, plan: QueryPlan) -> np.ndarray:
+        vector = self._vectors.get(plan.text)
+        if vector is None:
+            vector = self._embedder.encode_query(plan.text)
+            self._vectors.put(plan.text, vector)
+        return vector
+
+    # ---- shaping the result --------------------------------------------------------------
+
+    def _shape(self, ctx: SearchContext, corrected: str | None) -> SearchResult:
+        request = ctx.request
+        c = ctx.candidates
+        snapshot = ctx.snapshot
+        page = ctx.order[request.offset : request.offset + request.limit]
+        scores = c.score() if len(c) else np.zeros(0)
+        hits = []
+        for i in page:
+            product = snapshot.products[int(c.ords[i])]
+            if product is None:
+                continue
+            hit = Hit(
+                id=product.id,
+                title=product.title,
+                brand=product.brand,
+                price=None if np.isnan(snapshot.price[c.ords[i]]) else float(snapshot.price[c.ords[i]]),
+                url=product.url,
+                image=product.image,
+                in_stock=product.in_stock,
+                available_sizes=product.available_sizes,
+                score=float(scores[i]),
+            )
+            if request.explain:
+                hit.explain = {
+                    name: StageExplain(
+                        contribution=float(values[i]),
+                        details={k: _plain(v[i]) for k, v in c.details.get(name, {}).items()},
+                    )
+                    for name, values in c.contributions.items()
+                }
+            hits.append(hit)
+        result = SearchResult(
+            search_id=uuid.uuid4().hex,
+            query=request.q,
+            corrected_query=corrected,
+            relaxed=ctx.relaxed,
+            total=int(len(ctx.order)),
+            hits=hits,
+            facets=self._facets(ctx),
+            took_ms=0.0,
+        )
+        if request.explain:
+            result.debug = {
+                "terms": [
+                    {"word": t.word, "alternatives": [(a.word, a.kind, round(a.weight, 3)) for a in t.alternatives]}
+                    for t in ctx.plan.terms
+                ],
+                "prefix": ctx.plan.prefix,
+                "stages": [s.name for s in self.stages],
+                "timings_ms": ctx.timings_ms,
+                "lexical_matches": ctx.lexical_total,
+                "index_version": snapshot.version_dir.name,
+                **ctx.notes,
+            }
+        return result
+
+    def _facets(self, ctx: SearchContext) -> dict[str, dict[str, int]]:
+        """Counts per value, each facet ignoring its own filter (so shoppers can add values)."""
+        c = ctx.candidates
+        s = ctx.snapshot
+        facets: dict[str, dict[str, int]] = {}
+        for name in (*FACETS, "price"):
+            if len(c) == 0:
+                facets[name] = {}
+                continue
+            mask = c.member
+            if name in ctx.filter_masks:
+                mask = ctx.matched & _passes_all_but(ctx.filter_masks, name, len(c))
+            ords = c.ords[mask]
+            facets[name] = price_counts(s.price[ords]) if name == "price" else getattr(s, name).counts(ords)
+        return facets
+
+    # ---- other reads ---------------------------------------------------------------------
+
+    def get_product(self, product_id: str) -> Product | None:
+        return self._snapshot.product(product_id)
+
+    def suggest(self, q: str, limit: int = 8) -> list[Suggestion]:
+        """Completions for the search bar: catalog words, brands, categories, product titles."""
+        from search.suggest import suggest
+
+        return suggest(self, q, limit)
+
+    def health(self) -> dict[str, Any]:
+        snapshot = self._snapshot
+        return {
+            "status": "ok",
+            "index_version": snapshot.version_dir.name,
+            "format_version": snapshot.manifest.format_version,
+            "model": snapshot.manifest.model,
+            "built_at": snapshot.manifest.built_at.isoformat(),
+            **snapshot.counts(),
+            "changes_applied": snapshot.seq,
+        }
+
+
+def _passes_all_but(masks: dict[str, np.ndarray], skip: str | None, n: int) -> np.ndarray:
+    out = np.ones(n, dtype=bool)
+    for name, mask in masks.items():
+        if name != skip:
+            out &= mask
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value

@@ -1,0 +1,88 @@
+"""The ranking pipeline: named stages behind one interface, sharing one context.
+
+Contract of a stage (`Stage.run(ctx)`):
+  1. It reads and writes only the context. Retrieval stages add candidates; every other stage
+     works on `ctx.candidates` and may only remove candidates (filters) or add a score
+     contribution, never invent products.
+  2. A stage that changes scores records its per-candidate contribution under its own name in
+     `ctx.candidates.contributions`; the final score is the sum of all contributions, so
+     `explain` shows exactly why a product sits where it does.
+  3. Hard constraints (filters, hidden products) are masks, never score multipliers.
+  4. A stage is pure with respect to the snapshot: it never mutates shared index state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from search.models import SearchRequest
+from search.query import QueryPlan
+from search.settings import Settings
+from search.snapshot import Snapshot
+
+
+@dataclass
+class Candidates:
+    """Products under consideration, as parallel arrays indexed by candidate position."""
+
+    ords: np.ndarray  # product ordinals
+    bm25: np.ndarray  # raw BM25 (0 when the words did not match)
+    full_match: np.ndarray  # contains every query word (or one of its alternatives)
+    cosine: np.ndarray  # query/product embedding similarity (nan when semantic is off)
+    semantic_hit: np.ndarray  # among the semantic retriever's nearest neighbours
+    member: np.ndarray  # currently in the result set
+    contributions: dict[str, np.ndarray] = field(default_factory=dict)
+    details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Candidates:
+        z = np.zeros(0)
+        b = np.zeros(0, dtype=bool)
+        return cls(np.zeros(0, dtype=np.int64), z, b, z.copy(), b.copy(), b.copy())
+
+    def __len__(self) -> int:
+        return len(self.ords)
+
+    def score(self) -> np.ndarray:
+        total = np.zeros(len(self.ords))
+        for values in self.contributions.values():
+            total += values
+        return total
+
+    def add(self, stage: str, contribution: np.ndarray, **details: np.ndarray) -> None:
+        self.contributions[stage] = contribution
+        if details:
+            self.details[stage] = details
+
+
+@dataclass
+class SearchContext:
+    request: SearchRequest
+    settings: Settings
+    snapshot: Snapshot
+    plan: QueryPlan
+    query_vector: np.ndarray | None = None
+    # Retriever outputs before assembly: ordinal -> score.
+    lexical_hits: dict[int, float] = field(default_factory=dict)
+    lexical_full: set[int] = field(default_factory=set)
+    lexical_total: int = 0
+    semantic_hits: dict[int, float] = field(default_factory=dict)
+    candidates: Candidates = field(default_factory=Candidates.empty)
+    # Who matched the query before filters, and per filter name which candidates pass it
+    # (facet counts for a field ignore that field's own filter).
+    matched: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # Per filter name, which candidates pass it (for disjunctive facet counts).
+    filter_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    relaxed: bool = False
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    name: str
+
+    def run(self, ctx: SearchContext) -> None: ...

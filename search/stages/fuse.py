@@ -1,0 +1,64 @@
+"""Fusion of lexical and semantic relevance into additive score contributions.
+
+Two methods, chosen by measurement (see benchmarks/README.md):
+  - convex: min-max normalise BM25 and cosine over the result set, then
+    (1 - w) * bm25_norm + w * cosine_norm  ("relative score fusion");
+  - rrf: reciprocal rank fusion, (1 - w) / (k + rank_bm25) + w / (k + rank_cosine)
+    (Cormack, Clarke & Buettcher, SIGIR 2009), scaled so the best possible score is 1.
+w is ranking.semantic_weight. In bm25 or vector mode only that side contributes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from search.models import Mode
+from search.pipeline import SearchContext
+
+
+def minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] over the masked entries; a constant column maps to 1 where positive."""
+    out = np.zeros(len(values))
+    if not mask.any():
+        return out
+    v = np.nan_to_num(values, nan=0.0)
+    low, high = v[mask].min(), v[mask].max()
+    if high > low:
+        out = np.clip((v - low) / (high - low), 0.0, 1.0)
+    else:
+        out = (v > 0).astype(float) if high > 0 else np.zeros(len(v))
+    return out
+
+
+def ranks(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """1-based rank among masked entries (higher value = better), inf elsewhere."""
+    out = np.full(len(values), np.inf)
+    idx = np.flatnonzero(mask)
+    order = idx[np.argsort(-values[idx], kind="stable")]
+    out[order] = np.arange(1, len(order) + 1)
+    return out
+
+
+class FuseStage:
+    name = "fuse"
+
+    def run(self, ctx: SearchContext) -> None:
+        c = ctx.candidates
+        if len(c) == 0:
+            return
+        ranking = ctx.settings.ranking
+        mode = ctx.request.mode
+        w = {Mode.bm25: 0.0, Mode.vector: 1.0}.get(mode, ranking.semantic_weight)
+        has_lexical = c.bm25 > 0
+        if ranking.fusion == "rrf":
+            k = ranking.rrf_k
+            scale = k + 1  # rank 1 on both sides gives exactly 1.0
+            lexical = np.where(has_lexical, (1 - w) * scale / (k + ranks(c.bm25, has_lexical & c.member)), 0.0)
+            sem_mask = ~np.isnan(c.cosine) & c.member
+            semantic = np.where(sem_mask, w * scale / (k + ranks(np.nan_to_num(c.cosine), sem_mask)), 0.0)
+        else:
+            lexical = (1 - w) * minmax(c.bm25, c.member & has_lexical) * has_lexical
+            sem_mask = c.member & ~np.isnan(c.cosine)
+            semantic = w * minmax(c.cosine, sem_mask) if w > 0 else np.zeros(len(c))
+        c.add("lexical", lexical, bm25=c.bm25, full_match=c.full_match)
+        c.add("semantic", semantic, cosine=c.cosine)

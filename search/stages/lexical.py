@@ -1,0 +1,55 @@
+"""Lexical retrieval: BM25 over the weighted fields with typo and prefix alternatives.
+
+Two tantivy queries share their clauses: every word's alternatives OR'ed across the boosted
+fields. "All words" (each word group required) decides who fully matches, and gives the exact
+match count; "any word" ranks the candidates so that partial matches can still be fused with
+the semantic side and used when relaxation is needed.
+"""
+
+from __future__ import annotations
+
+import tantivy
+
+from search.models import Mode
+from search.pipeline import SearchContext
+
+_SHOULD = tantivy.Occur.Should
+_MUST = tantivy.Occur.Must
+
+
+class LexicalRetrieval:
+    name = "lexical"
+
+    def run(self, ctx: SearchContext) -> None:
+        if ctx.request.mode == Mode.vector or not ctx.plan.terms:
+            return
+        snapshot = ctx.snapshot
+        ranking = ctx.settings.ranking
+        schema = snapshot.schema
+        groups = []
+        for term in ctx.plan.terms:
+            clauses = []
+            for alt in term.alternatives:
+                for field_name, boost in ranking.field_boosts.items():
+                    query = tantivy.Query.term_query(schema, field_name, alt.stem, index_option="freq")
+                    clauses.append((_SHOULD, tantivy.Query.boost_query(query, boost * alt.weight)))
+            groups.append(tantivy.Query.boolean_query(clauses))
+        searcher = snapshot.searcher
+        limit = ranking.lexical_candidates
+        any_word = tantivy.Query.boolean_query([(_SHOULD, g) for g in groups])
+        single = len(groups) == 1
+        ranked = searcher.search(any_word, limit, count=single)
+        ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])
+        ctx.lexical_hits = {int(o): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
+        if single:
+            ctx.lexical_full = set(ctx.lexical_hits)
+            ctx.lexical_total = ranked.count
+            return
+        all_words = tantivy.Query.boolean_query([(_MUST, g) for g in groups])
+        full = searcher.search(all_words, limit, count=True)
+        ctx.lexical_total = full.count
+        full_ords = searcher.fast_field_values("ord", [address for _, address in full.hits])
+        ctx.lexical_full = {int(o) for o in full_ords}
+        # Products matching all words but ranked below the any-word cut still get their score.
+        for (score, _), o in zip(full.hits, full_ords, strict=True):
+            ctx.lexical_hits.setdefault(int(o), float(score))

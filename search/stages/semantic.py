@@ -1,0 +1,17 @@
+"""Semantic retrieval: nearest products to the query's embedding (faiss)."""
+
+from __future__ import annotations
+
+from search.models import Mode
+from search.pipeline import SearchContext
+
+
+class SemanticRetrieval:
+    name = "semantic"
+
+    def run(self, ctx: SearchContext) -> None:
+        if ctx.request.mode == Mode.bm25 or ctx.query_vector is None:
+            return
+        k = min(ctx.settings.ranking.semantic_candidates, max(1, ctx.snapshot.faiss.ntotal))
+        ids, scores = ctx.snapshot.search_vectors(ctx.query_vector, k)
+        ctx.semantic_hits = {int(i): float(s) for i, s in zip(ids, scores, strict=True) if i >= 0}
