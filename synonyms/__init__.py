@@ -1,0 +1,1 @@
+"""Synonyms: AI-suggested synonym lists with merchandiser review (not built yet; see the issues)."""
