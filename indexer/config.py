@@ -30,8 +30,8 @@ class IndexConfig(BaseModel):
     encode_batch_size: int = Field(default=64, ge=1)
     # Below this many products the vector index is exact (flat inner product); above, HNSW.
     hnsw_threshold: int = Field(default=20_000, ge=0)
-    hnsw_m: int = Field(default=32, ge=4)
-    hnsw_ef_construction: int = Field(default=80, ge=8)
+    hnsw_m: int = Field(default=16, ge=4)
+    hnsw_ef_construction: int = Field(default=40, ge=8)
     hnsw_ef_search: int = Field(default=96, ge=8)
     # Published index versions kept on disk (the current one included).
     keep_versions: int = Field(default=3, ge=1)
