@@ -67,6 +67,8 @@ class ServerSettings(BaseModel):
     refresh_interval_seconds: float = Field(default=0.25, gt=0)
     # Admin endpoints (catalog updates) require this key in the X-Admin-Key header when set.
     admin_key: str | None = None
+    # Storefront widgets call /search and /suggest from the shop's own domain.
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
 class Settings(BaseSettings):

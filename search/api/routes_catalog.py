@@ -1,0 +1,100 @@
+"""Admin routes: catalog updates that reach search within a second, without a restart.
+
+Each batch is validated whole before anything is written: one bad item rejects the batch
+with a 422 that names the item and the field, and nothing already stored changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from search.api.deps import AdminDep, EngineDep
+from indexer.catalog import Product
+
+router = APIRouter(prefix="/catalog", tags=["catalog admin"], dependencies=[AdminDep])
+
+MAX_BATCH = 10_000
+
+
+class StockUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1)
+    stock: int = Field(ge=0)
+
+
+class PriceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str | None = Field(default=None, min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    price: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PriceUpdate:
+        if (self.sku is None) == (self.id is None):
+            raise ValueError("give either 'sku' (variant price) or 'id' (product price)")
+        return self
+
+
+def _products(payload: Any) -> list[Product]:
+    items = payload.get("products") if isinstance(payload, dict) else payload
+    if not isinstance(items, list):
+        raise HTTPException(422, "expected a list of products or {\"products\": [...]}")
+    if len(items) > MAX_BATCH:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BATCH} products per request")
+    products, errors = [], []
+    for index, item in enumerate(items):
+        try:
+            products.append(Product.model_validate(item))
+        except ValidationError as exc:
+            for error in exc.errors():
+                errors.append({"loc": ["body", index, *error["loc"]], "msg": error["msg"], "type": error["type"]})
+    if errors:
+        raise HTTPException(422, errors)
+    ids = [p.id for p in products]
+    if len(set(ids)) != len(ids):
+        raise HTTPException(422, "a product id appears twice in the batch")
+    return products
+
+
+@router.put("/products")
+def upsert_products(engine: EngineDep, payload: Any = Body(..., description="Products in catalog format v1")) -> dict[str, int]:
+    """Add or replace products. Only products whose text changed are re-embedded."""
+    summary = engine.updater.upsert(_products(payload))
+    engine.refresh()
+    return {"added": summary.added, "updated": summary.updated, "embedded": summary.embedded}
+
+
+@router.patch("/stock")
+def update_stock(engine: EngineDep, updates: list[StockUpdate]) -> dict[str, Any]:
+    """Set stock per variant SKU."""
+    summary = engine.updater.set_stock([(u.sku, u.stock) for u in updates])
+    engine.refresh()
+    return {"updated": summary.updated, "unknown_skus": summary.unknown}
+
+
+@router.patch("/prices")
+def update_prices(engine: EngineDep, updates: list[PriceUpdate]) -> dict[str, Any]:
+    """Set prices per variant SKU or per product id."""
+    by_sku = [(u.sku, u.price) for u in updates if u.sku]
+    by_id = [(u.id, u.price) for u in updates if u.id]
+    unknown: list[str] = []
+    updated = 0
+    for items, key in ((by_sku, "sku"), (by_id, "id")):
+        if items:
+            summary = engine.updater.set_prices(items, by=key)  # type: ignore[arg-type]
+            updated += summary.updated
+            unknown += summary.unknown
+    engine.refresh()
+    return {"updated": updated, "unknown": unknown}
+
+
+@router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_product(engine: EngineDep, product_id: str) -> Response:
+    missing = engine.updater.delete([product_id])
+    if missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")
+    engine.refresh()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

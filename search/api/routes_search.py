@@ -1,0 +1,129 @@
+"""Shopper-facing routes: search, suggestions, product pages, health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from search.api.deps import EngineDep
+from search.models import MAX_LIMIT, MAX_QUERY_CHARS, Filters, Mode, SearchRequest, SearchResult, Sort, Suggestion
+
+router = APIRouter()
+
+
+class SearchBody(BaseModel):
+    """POST /search: the GET parameters as JSON. Filters may also be nested under `filters`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(default="", max_length=MAX_QUERY_CHARS)
+    visitor_id: str | None = None
+    session_id: str | None = None
+    brand: list[str] | str | None = None
+    category: list[str] | str | None = None
+    colour: list[str] | str | None = None
+    size: list[str] | str | None = None
+    price_min: float | None = Field(default=None, ge=0)
+    price_max: float | None = Field(default=None, ge=0)
+    in_stock: bool | None = None
+    filters: Filters | None = None
+    sort: Sort = Sort.relevance
+    limit: int = Field(default=20, ge=0, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=10_000)
+    explain: bool = False
+    mode: Mode = Mode.hybrid
+    prefix: bool | None = None
+
+
+def _request(fields: dict[str, Any]) -> SearchRequest:
+    filter_names = set(Filters.model_fields)
+    nested = fields.pop("filters", None)
+    flat = {k: fields.pop(k) for k in list(fields) if k in filter_names}
+    data = nested.model_dump() if isinstance(nested, Filters) else {}
+    data.update({k: v for k, v in flat.items() if v is not None and v != []})
+    try:
+        filters = Filters.model_validate(data)
+    except ValueError as exc:
+        raise HTTPException(422, _filter_errors(exc)) from exc
+    return SearchRequest(filters=filters, **fields)
+
+
+def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return [{"loc": ["query"], "msg": str(exc), "type": "value_error"}]
+    out = []
+    for error in errors():
+        loc = list(error.get("loc", ())) or ["price_min"]
+        out.append({"loc": ["query", *loc], "msg": error["msg"], "type": error["type"]})
+    return out
+
+
+@router.get("/search", response_model=SearchResult, response_model_exclude_none=True, tags=["search"])
+def search_get(
+    engine: EngineDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="What the shopper typed")] = "",
+    visitor_id: Annotated[str | None, Query(max_length=200)] = None,
+    session_id: Annotated[str | None, Query(max_length=200)] = None,
+    brand: Annotated[list[str] | None, Query(description="Repeatable: brand=A&brand=B")] = None,
+    category: Annotated[list[str] | None, Query()] = None,
+    colour: Annotated[list[str] | None, Query()] = None,
+    size: Annotated[list[str] | None, Query(description="Only products with this size in stock")] = None,
+    price_min: Annotated[float | None, Query(ge=0)] = None,
+    price_max: Annotated[float | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+    sort: Sort = Sort.relevance,
+    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    explain: bool = False,
+    mode: Mode = Mode.hybrid,
+    prefix: Annotated[bool | None, Query(description="Complete the last word (default: unless q ends with a space)")] = None,
+) -> SearchResult:
+    """Hybrid product search with filters, facets, sorting and per-stage score explanations."""
+    fields = dict(
+        q=q, visitor_id=visitor_id, session_id=session_id, brand=brand, category=category,
+        colour=colour, size=size, price_min=price_min, price_max=price_max, in_stock=in_stock,
+        sort=sort, limit=limit, offset=offset, explain=explain, mode=mode, prefix=prefix,
+    )
+    return engine.search(_request(fields))
+
+
+@router.post("/search", response_model=SearchResult, response_model_exclude_none=True, tags=["search"])
+def search_post(engine: EngineDep, body: SearchBody) -> SearchResult:
+    """The same search with its fields as a JSON body."""
+    return engine.search(_request(body.model_dump()))
+
+
+class SuggestResponse(BaseModel):
+    query: str
+    suggestions: list[Suggestion]
+
+
+@router.get("/suggest", response_model=SuggestResponse, response_model_exclude_none=True, tags=["search"])
+def suggest(
+    engine: EngineDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> SuggestResponse:
+    """Search-bar completions: brands, categories, completed words and product titles."""
+    return SuggestResponse(query=q, suggestions=engine.suggest(q, limit))
+
+
+@router.get("/products/{product_id}", tags=["catalog"])
+def get_product(engine: EngineDep, product_id: str) -> dict[str, Any]:
+    """One product in catalog format v1, with its current stock state."""
+    product = engine.get_product(product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")
+    data = product.model_dump(mode="json", exclude_none=True)
+    data["in_stock"] = product.in_stock
+    data["available_sizes"] = product.available_sizes
+    return data
+
+
+@router.get("/health", tags=["operations"])
+def health(engine: EngineDep) -> dict[str, Any]:
+    """Index version and counts."""
+    return engine.health()
