@@ -1,0 +1,65 @@
+"""Shared fixtures: one real index of the generated sample shop, built once per test session.
+
+Tests that change an index get their own copy (`mutable_index_dir`), so the shared one stays
+pristine and the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from indexer.build import build_index  # noqa: E402
+from indexer.catalog import Product  # noqa: E402
+from indexer.embedding import Embedder  # noqa: E402
+from indexer.sample import generate_catalog  # noqa: E402
+from search.engine import SearchEngine  # noqa: E402
+from search.settings import Settings  # noqa: E402
+
+SAMPLE_SIZE = 600
+SAMPLE_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def sample_products() -> list[Product]:
+    return generate_catalog(SAMPLE_SIZE, SAMPLE_SEED)
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory, sample_products: list[Product], embedder: Embedder) -> Path:
+    path = tmp_path_factory.mktemp("index")
+    build_index(sample_products, path, embedder=embedder, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine(index_dir: Path, embedder: Embedder) -> Iterator[SearchEngine]:
+    engine = SearchEngine(index_dir, Settings(index_dir=index_dir), embedder=embedder)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def mutable_index_dir(index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample index, for tests that write to it."""
+    target = tmp_path / "index"
+    shutil.copytree(index_dir, target)
+    return target
+
+
+@pytest.fixture
+def mutable_engine(mutable_index_dir: Path, embedder: Embedder) -> Iterator[SearchEngine]:
+    engine = SearchEngine(mutable_index_dir, Settings(index_dir=mutable_index_dir), embedder=embedder)
+    yield engine
+    engine.close()
