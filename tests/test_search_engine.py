@@ -91,7 +91,8 @@ def test_price_facet_counts_products_per_range(engine, sample_products) -> None:
     assert sum(facets.values()) == len(sample_products)
     # A range includes its lower bound and excludes its upper one.
     assert facets.get("25-50", 0) == sum(1 for p in sample_products if 25 <= p.price < 50)
-    assert facets.get("500+", 0) == sum(1 for p in sample_products if p.price >= 500)
+    assert facets.get("500-1000", 0) == sum(1 for p in sample_products if 500 <= p.price < 1000)
+    assert facets.get("1000+", 0) == sum(1 for p in sample_products if p.price >= 1000)
 
 
 def test_facet_ignores_its_own_filter_so_shoppers_can_add_values(engine, sample_products) -> None:
