@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
@@ -102,6 +102,13 @@ class Hit(BaseModel):
     score: float
     explain: dict[str, StageExplain] | None = None
 
+    @model_serializer(mode="wrap")
+    def _explain_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("explain") is None:
+            data.pop("explain", None)
+        return data
+
 
 class SearchResult(BaseModel):
     search_id: str
@@ -115,6 +122,13 @@ class SearchResult(BaseModel):
     took_ms: float
     # Filled with explain=true: how the query was understood and which stages ran.
     debug: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _debug_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("debug") is None:
+            data.pop("debug", None)
+        return data
 
 
 class Suggestion(BaseModel):

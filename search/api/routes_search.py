@@ -41,7 +41,7 @@ def _request(fields: dict[str, Any]) -> SearchRequest:
     filter_names = set(Filters.model_fields)
     nested = fields.pop("filters", None)
     flat = {k: fields.pop(k) for k in list(fields) if k in filter_names}
-    data = nested.model_dump() if isinstance(nested, Filters) else {}
+    data = dict(nested) if isinstance(nested, dict) else {}
     data.update({k: v for k, v in flat.items() if v is not None and v != []})
     try:
         filters = Filters.model_validate(data)
@@ -61,7 +61,7 @@ def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/search", response_model=SearchResult, response_model_exclude_none=True, tags=["search"])
+@router.get("/search", response_model=SearchResult, tags=["search"])
 def search_get(
     engine: EngineDep,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="What the shopper typed")] = "",
@@ -90,7 +90,7 @@ def search_get(
     return engine.search(_request(fields))
 
 
-@router.post("/search", response_model=SearchResult, response_model_exclude_none=True, tags=["search"])
+@router.post("/search", response_model=SearchResult, tags=["search"])
 def search_post(engine: EngineDep, body: SearchBody) -> SearchResult:
     """The same search with its fields as a JSON body."""
     return engine.search(_request(body.model_dump()))
