@@ -1,0 +1,187 @@
+"""Relevance benchmark: nDCG@10, MRR and recall@100 of the real engine, beside peers.
+
+    python -m benchmarks.relevance --dataset ../shared/data/crowdflower [--json OUT] [--peers]
+    python -m benchmarks.relevance --dataset DIR --grid      # fusion method x semantic weight
+
+DIR holds catalog.jsonl (catalog format v1), queries.tsv (qid<TAB>query) and qrels.tsv
+(qid<TAB>product_id<TAB>grade, 0 = irrelevant; unjudged products count as 0). The catalog is
+indexed with the real indexer (cached under benchmarks/.cache/ by catalog checksum and model),
+every query runs through SearchEngine in the modes bm25, vector and hybrid with default
+settings, and peers (--peers) get the same catalog, the same embeddings and the same queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.metrics import RELEVANT, ndcg_at_k, reciprocal_rank, recall_at_k
+from indexer import format as fmt
+from indexer.build import build_from_catalog, file_checksum
+from indexer.catalog import Product
+from indexer.config import IndexConfig
+from indexer.importers import load_catalog
+from search.engine import SearchEngine
+from search.models import Mode, SearchRequest
+from search.settings import RankingSettings, Settings
+
+CACHE = Path(__file__).parent / ".cache" / "relevance"
+DEPTH = 100
+
+
+def load_queries(dataset: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    queries: dict[str, str] = {}
+    for line in (dataset / "queries.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            qid, text = line.split("\t", 1)
+            queries[qid] = text
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (dataset / "qrels.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            qid, pid, grade = line.split("\t")
+            qrels.setdefault(qid, {})[pid] = int(grade)
+    return queries, qrels
+
+
+def cached_index(catalog: Path, config: IndexConfig, cache: Path = CACHE) -> Path:
+    """An index of the catalog, rebuilt only when the catalog or the model changes."""
+    checksum = file_checksum(catalog)
+    key = f"{catalog.parent.name}-{checksum[7:19]}-{config.backend}-{config.passage_max_tokens}-{config.description_chars}"
+    index_dir = cache / key
+    try:
+        manifest = fmt.read_manifest(fmt.current_version_dir(index_dir))
+        if manifest.catalog_checksum == checksum:
+            return index_dir
+    except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat):
+        pass
+    build_from_catalog(catalog, index_dir, config.model_copy(update={"max_rejected_share": 1.0}))
+    return index_dir
+
+
+def evaluate(run: Callable[[str], Sequence[str]], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    ndcg, mrr, recall = [], [], []
+    for qid, text in queries.items():
+        judged = qrels.get(qid, {})
+        ranked = list(run(text))
+        ndcg.append(ndcg_at_k(ranked, judged, 10))
+        mrr.append(reciprocal_rank(ranked, judged))
+        recall.append(recall_at_k(ranked, judged, DEPTH))
+    return {"ndcg@10": round(float(np.mean(ndcg)), 4), "mrr": round(float(np.mean(mrr)), 4), "recall@100": round(float(np.mean(recall)), 4)}
+
+
+def engine_runner(engine: SearchEngine, mode: Mode) -> Callable[[str], list[str]]:
+    def run(text: str) -> list[str]:
+        # The benchmark measures completed queries: no search-as-you-type completion.
+        result = engine.search(SearchRequest(q=text, mode=mode, limit=DEPTH, prefix=False))
+        return [h.id for h in result.hits]
+
+    return run
+
+
+def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, str], qrels) -> dict[str, dict[str, float]]:
+    from benchmarks.peers import PEERS
+
+    snapshot = engine.snapshot
+    ords = [snapshot.id_to_ord[p.id] for p in products]
+    embeddings = np.ascontiguousarray(snapshot.vectors[ords])
+    query_vectors = {text: engine.embedder.encode_query(text) for text in queries.values()}
+    out = {}
+    for name, factory in PEERS.items():
+        peer = factory()
+        with tempfile.TemporaryDirectory() as workdir:
+            started = time.perf_counter()
+            peer.build(products, embeddings, Path(workdir))
+            built = time.perf_counter() - started
+            out[name] = evaluate(lambda text, p=peer: p.search(text, query_vectors[text], DEPTH), queries, qrels)
+            out[name]["build_seconds"] = round(built, 2)
+            close = getattr(peer, "close", None)
+            if close:
+                close()
+        print(f"  peer {name}: {out[name]}", flush=True)
+    return out
+
+
+def run_benchmark(dataset: Path, ranking: RankingSettings | None = None, peers: bool = False, config: IndexConfig | None = None) -> dict[str, Any]:
+    config = config or IndexConfig()
+    queries, qrels = load_queries(dataset)
+    index_dir = cached_index(dataset / "catalog.jsonl", config)
+    settings = Settings(index_dir=index_dir, ranking=ranking or RankingSettings(), index=config)
+    engine = SearchEngine(index_dir, settings)
+    metrics = {mode.value: evaluate(engine_runner(engine, mode), queries, qrels) for mode in (Mode.bm25, Mode.vector, Mode.hybrid)}
+    result: dict[str, Any] = {
+        "dataset": dataset.name,
+        "queries": len(queries),
+        "metrics": metrics,
+        "settings": {"ranking": settings.ranking.model_dump(), "index": {"model": config.model, "backend": config.backend}},
+        "relevant_grade": RELEVANT,
+        "machine": f"{platform.machine()}, {_cpu_model()}",
+    }
+    if peers:
+        products = load_catalog(dataset / "catalog.jsonl").products
+        result["peers"] = run_peers(engine, products, queries, qrels)
+        result["delta_vs_peers"] = {name: round(metrics["hybrid"]["ndcg@10"] - m["ndcg@10"], 4) for name, m in result["peers"].items()}
+    engine.close()
+    return result
+
+
+def grid(dataset: Path, config: IndexConfig) -> list[dict[str, Any]]:
+    rows = []
+    for fusion in ("convex", "rrf"):
+        for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
+            ranking = RankingSettings(fusion=fusion, semantic_weight=weight)
+            metrics = run_benchmark(dataset, ranking, config=config)["metrics"]
+            rows.append({"fusion": fusion, "semantic_weight": weight, **{f"hybrid_{k}": v for k, v in metrics["hybrid"].items()}})
+            print(f"{fusion:>7} w={weight:.1f}  nDCG@10 {metrics['hybrid']['ndcg@10']:.4f}  MRR {metrics['hybrid']['mrr']:.4f}  R@100 {metrics['hybrid']['recall@100']:.4f}", flush=True)
+    return rows
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"\n{result['dataset']}: {result['queries']} queries")
+    print(f"{'system':<22}{'nDCG@10':>9}{'MRR':>9}{'R@100':>9}")
+    for mode, m in result["metrics"].items():
+        print(f"{'vitrine ' + mode:<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}")
+    for name, m in result.get("peers", {}).items():
+        print(f"{name:<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}   (hybrid - peer: {result['delta_vs_peers'][name]:+.4f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Relevance of Vitrine (bm25, vector, hybrid) and peers.")
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--peers", action="store_true", help="also run LanceDB, SQLite FTS5 and bm25s")
+    parser.add_argument("--grid", action="store_true", help="sweep fusion method and semantic weight")
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None)
+    args = parser.parse_args()
+    config = IndexConfig() if args.backend is None else IndexConfig(backend=args.backend)
+    if args.grid:
+        rows = grid(args.dataset, config)
+        if args.json:
+            args.json.write_text(json.dumps({"dataset": args.dataset.name, "grid": rows}, indent=2))
+        return
+    result = run_benchmark(args.dataset, peers=args.peers, config=config)
+    print_table(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
