@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexer.importers.base import Importer, ImportReport, Rejection, TooManyRejections
+from indexer.importers.csv_v1 import CsvImporter
 from indexer.importers.jsonl import JsonLinesImporter
+from indexer.importers.merchant import MerchantFeedImporter
+from indexer.importers.shopify import ShopifyImporter
 
 IMPORTERS: dict[str, type[Importer]] = {
     "jsonl": JsonLinesImporter,
+    "csv": CsvImporter,
+    "merchant": MerchantFeedImporter,
+    "shopify": ShopifyImporter,
 }
 
 
@@ -17,7 +23,16 @@ def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson", ".json"}:
         return "jsonl"
-    return "jsonl"
+    with path.open("r", encoding="utf-8-sig") as handle:
+        header = handle.readline()
+    columns = {c.strip().lower() for c in header.replace("\t", ",").split(",")}
+    if "handle" in columns and "variant sku" in columns:
+        return "shopify"
+    if suffix == ".tsv" or {"item_group_id", "image_link"} & columns:
+        return "merchant"
+    if suffix == ".csv":
+        return "csv"
+    raise ValueError(f"cannot tell the format of {path.name}; pass --format jsonl|csv|merchant|shopify")
 
 
 def load_catalog(
