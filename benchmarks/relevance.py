@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.metrics import RELEVANT, ndcg_at_k, reciprocal_rank, recall_at_k
+from benchmarks.metrics import RELEVANT, ndcg_at_k, recall_at_k, reciprocal_rank
 from indexer import format as fmt
 from indexer.build import build_from_catalog, file_checksum
 from indexer.catalog import Product

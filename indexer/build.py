@@ -23,7 +23,7 @@ from tqdm import tqdm
 from indexer import format as fmt
 from indexer.catalog import Product
 from indexer.config import IndexConfig
-from indexer.embedding import EmbeddingCache, Embedder, embed_with_cache
+from indexer.embedding import Embedder, EmbeddingCache, embed_with_cache
 from indexer.importers import ImportReport, load_catalog
 from indexer.lexical import make_document, open_index
 from indexer.store import ProductStore

@@ -25,9 +25,9 @@ import tantivy
 from indexer import format as fmt
 from indexer.catalog import Product
 from indexer.config import IndexConfig
-from indexer.embedding import EmbeddingCache, Embedder, embed_with_cache
+from indexer.embedding import Embedder, EmbeddingCache, embed_with_cache
 from indexer.lexical import delete_product, make_document, open_index
-from indexer.store import ProductStore
+from indexer.store import ProductStore, StoredProduct
 from indexer.text import passage
 
 log = structlog.get_logger("vitrine.updates")
@@ -47,6 +47,11 @@ class UpsertSummary:
 class StockSummary:
     updated: int = 0
     unknown: list[str] = field(default_factory=list)
+
+
+def _needs_vector(row: StoredProduct | None, passage_hash: str) -> bool:
+    """New products, and products whose embedded text changed, need a (new) vector."""
+    return row is None or row.passage_hash != passage_hash
 
 
 class CatalogUpdater:
@@ -83,7 +88,7 @@ class CatalogUpdater:
         hashes = [hashlib.sha256(t.encode()).hexdigest() for t in passages]
         with self._lock:
             existing = {p.id: self.store.live_row(p.id) for p in products}
-            need = [i for i, p in enumerate(products) if existing[p.id] is None or existing[p.id].passage_hash != hashes[i]]
+            need = [i for i, p in enumerate(products) if _needs_vector(existing[p.id], hashes[i])]
             vectors = {}
             if need:
                 cache = EmbeddingCache(self.index_dir / fmt.EMBEDDING_CACHE_FILE, self.embedder.model_id)

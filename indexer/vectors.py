@@ -19,6 +19,7 @@ from indexer.format import VectorIndexInfo
 
 def build_vector_index(vectors: np.ndarray, config: IndexConfig) -> tuple[faiss.Index, VectorIndexInfo]:
     n, dimension = vectors.shape
+    index: faiss.Index
     if n >= config.hnsw_threshold:
         index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.hnsw_ef_construction

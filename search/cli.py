@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -25,7 +25,7 @@ log = structlog.get_logger("vitrine.cli")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if getattr(args, "index_dir", None):
         overrides["index_dir"] = Path(args.index_dir)
     settings = Settings(**overrides)

@@ -57,7 +57,7 @@ class MultiValueColumn:
         codes = self.values.codes_of(wanted)
         if not codes:
             return np.zeros(n, dtype=bool)
-        return self.matrix[:n, codes].any(axis=1)
+        return np.asarray(self.matrix[:n, codes].any(axis=1))
 
     def counts(self, ords: np.ndarray) -> dict[str, int]:
         if len(ords) == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from search.models import SearchRequest, Suggestion
+from search.models import Mode, SearchRequest, Suggestion
 from search.query import normalize
 from search.vocabulary import words
 
@@ -40,7 +40,7 @@ def suggest(engine: SearchEngine, q: str, limit: int = 8) -> list[Suggestion]:
         head = " ".join(query_words[:-1])
         for completion in snapshot.vocabulary.complete(query_words[-1], limit=4):
             add(f"{head} {completion}".strip(), "query")
-    result = engine.search(SearchRequest(q=q, limit=limit, mode="bm25"))
+    result = engine.search(SearchRequest(q=q, limit=limit, mode=Mode.bm25))
     for hit in result.hits:
         add(hit.title, "product", hit.id)
     return out[:limit]

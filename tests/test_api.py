@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from search.api.app import create_app
 from search.engine import SearchEngine
 from search.settings import Settings
-
 from tests.test_search_engine import HOSTILE
 
 

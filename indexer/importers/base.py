@@ -56,5 +56,4 @@ class TooManyRejections(Exception):
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     with path.open("r", encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line
+        yield from enumerate(handle, start=1)

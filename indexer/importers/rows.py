@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+
 class RowError(ValueError):
     """A cell that cannot be read; the message names the column and the value."""
 

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     )
 
     @app.middleware("http")
-    async def request_log(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def request_log(request: Request, call_next):  # noqa: ANN001 - Starlette callable
         started = time.perf_counter()
         response = await call_next(request)
         log.info(

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from search.api.deps import AdminDep, EngineDep
 from indexer.catalog import Product
+from search.api.deps import AdminDep, EngineDep
 
 router = APIRouter(prefix="/catalog", tags=["catalog admin"], dependencies=[AdminDep])
 
@@ -84,7 +84,7 @@ def update_prices(engine: EngineDep, updates: list[PriceUpdate]) -> dict[str, An
     updated = 0
     for items, key in ((by_sku, "sku"), (by_id, "id")):
         if items:
-            summary = engine.updater.set_prices(items, by=key)  # type: ignore[arg-type]
+            summary = engine.updater.set_prices(items, by=key)
             updated += summary.updated
             unknown += summary.unknown
     engine.refresh()

@@ -8,7 +8,16 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.api.deps import EngineDep
-from search.models import MAX_LIMIT, MAX_QUERY_CHARS, Filters, Mode, SearchRequest, SearchResult, Sort, Suggestion
+from search.models import (
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    Filters,
+    Mode,
+    SearchRequest,
+    SearchResult,
+    Sort,
+    Suggestion,
+)
 
 router = APIRouter()
 

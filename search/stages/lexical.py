@@ -40,16 +40,16 @@ class LexicalRetrieval:
         single = len(groups) == 1
         ranked = searcher.search(any_word, limit, count=single)
         ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])
-        ctx.lexical_hits = {int(o): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
+        ctx.lexical_hits = {int(o or 0): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
         if single:
             ctx.lexical_full = set(ctx.lexical_hits)
-            ctx.lexical_total = ranked.count
+            ctx.lexical_total = ranked.count  # type: ignore[attr-defined]
             return
         all_words = tantivy.Query.boolean_query([(_MUST, g) for g in groups])
         full = searcher.search(all_words, limit, count=True)
-        ctx.lexical_total = full.count
+        ctx.lexical_total = full.count  # type: ignore[attr-defined]
         full_ords = searcher.fast_field_values("ord", [address for _, address in full.hits])
-        ctx.lexical_full = {int(o) for o in full_ords}
+        ctx.lexical_full = {int(o or 0) for o in full_ords}
         # Products matching all words but ranked below the any-word cut still get their score.
         for (score, _), o in zip(full.hits, full_ords, strict=True):
-            ctx.lexical_hits.setdefault(int(o), float(score))
+            ctx.lexical_hits.setdefault(int(o or 0), float(score))

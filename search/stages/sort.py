@@ -21,6 +21,7 @@ class SortStage:
         ords = c.ords[members]
         score = c.score()[members]
         sort = ctx.request.sort
+        keys: tuple[np.ndarray, ...]
         # np.lexsort sorts by the LAST key first; ordinals break ties so pages are stable.
         if sort == Sort.price_asc:
             price = np.nan_to_num(s.price[ords], nan=np.inf)

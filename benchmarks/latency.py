@@ -1,0 +1,198 @@
+"""Query latency: the sample shop at 10k and 100k products, a realistic mix, in-process and HTTP.
+
+    python -m benchmarks.latency [--sizes 10000,100000] [--queries 2000] [--http] [--peers]
+                                 [--json benchmarks/results/latency.json] [--quick]
+
+Indexes are built once per size with the default settings and cached in benchmarks/.cache/.
+The query mix (benchmarks/querymix.py) repeats head queries with a Zipf distribution and adds
+long-tail, typo, prefix and filtered queries. Latencies are reported separately for unseen
+queries (first occurrence), repeated ones (retrieval cached) and filtered ones. Peers run the
+unique query texts of the same mix on the same catalog; a peer that needs a query vector
+(LanceDB) is timed including the same query encoder Vitrine uses, as Vitrine is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.indexing import machine
+from benchmarks.querymix import MixedQuery, build_mix
+from indexer import format as fmt
+from indexer.build import build_index, products_checksum
+from indexer.sample import generate_catalog
+from search.engine import SearchEngine
+from search.settings import Settings
+
+CACHE = Path(__file__).parent / ".cache" / "latency"
+ROOT = Path(__file__).parent.parent
+
+
+def stats(samples_ms: list[float]) -> dict[str, float]:
+    if not samples_ms:
+        return {"n": 0}
+    a = np.asarray(samples_ms)
+    return {
+        "n": len(a),
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p95_ms": round(float(np.percentile(a, 95)), 2),
+        "p99_ms": round(float(np.percentile(a, 99)), 2),
+        "qps": round(1000.0 / float(a.mean()), 1),
+    }
+
+
+def cached_sample_index(size: int) -> tuple[Path, list]:
+    products = generate_catalog(size, seed=7)
+    index_dir = CACHE / f"sample-{size}"
+    checksum = products_checksum(products)
+    try:
+        if fmt.read_manifest(fmt.current_version_dir(index_dir)).catalog_checksum == checksum:
+            return index_dir, products
+    except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat):
+        pass
+    build_index(products, index_dir, checksum=checksum)
+    return index_dir, products
+
+
+def run_in_process(engine: SearchEngine, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
+    seen: set[tuple] = set()
+    groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": [], "filtered": []}
+    for item in mix:
+        key = (item.request.q, item.request.filters.model_dump_json(), item.request.sort)
+        started = time.perf_counter()
+        engine.search(item.request)
+        ms = (time.perf_counter() - started) * 1000
+        groups["all"].append(ms)
+        groups["repeated" if key in seen else "unseen"].append(ms)
+        if not item.request.filters.is_empty():
+            groups["filtered"].append(ms)
+        seen.add(key)
+    return {name: stats(values) for name, values in groups.items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "search.cli", "--log-level", "warning", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.2)
+            seen: set[str] = set()
+            groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": []}
+            for item in mix:
+                body = {"q": item.request.q, "sort": item.request.sort.value, "limit": item.request.limit,
+                        **item.request.filters.model_dump(exclude_none=True, exclude_defaults=True)}
+                key = json.dumps(body, sort_keys=True)
+                started = time.perf_counter()
+                response = client.post("/search", json=body)
+                ms = (time.perf_counter() - started) * 1000
+                response.raise_for_status()
+                groups["all"].append(ms)
+                groups["repeated" if key in seen else "unseen"].append(ms)
+                seen.add(key)
+        return {name: stats(values) for name, values in groups.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run_peers(engine: SearchEngine, products: list, mix: list[MixedQuery]) -> dict[str, dict[str, Any]]:
+    from benchmarks.peers import PEERS
+
+    snapshot = engine.snapshot
+    embeddings = np.ascontiguousarray(snapshot.vectors[[snapshot.id_to_ord[p.id] for p in products]])
+    texts = list(dict.fromkeys(item.request.q for item in mix))
+    out: dict[str, dict[str, Any]] = {}
+    for name, factory in PEERS.items():
+        peer = factory()
+        needs_vector = "lancedb" in name
+        with tempfile.TemporaryDirectory() as workdir:
+            peer.build(products, embeddings if needs_vector else None, Path(workdir))
+            peer.search("warm up", engine.embedder.encode_query("warm up") if needs_vector else None, 20)
+            samples = []
+            for text in texts:
+                started = time.perf_counter()
+                vector = engine.embedder.encode_query(text) if needs_vector else None
+                peer.search(text, vector, 20)
+                samples.append((time.perf_counter() - started) * 1000)
+            close = getattr(peer, "close", None)
+            if close:
+                close()
+        out[name] = stats(samples)
+        print(f"  peer {name:<16} unseen p50 {out[name]['p50_ms']:>7.2f} ms  p99 {out[name]['p99_ms']:>7.2f} ms", flush=True)
+    return out
+
+
+def print_rows(size: int, where: str, groups: dict[str, dict[str, float]]) -> None:
+    for name, s in groups.items():
+        if s.get("n"):
+            print(f"{size:>8,} {where:<11} {name:<9} n={s['n']:>5}  p50 {s['p50_ms']:>7.2f}  p95 {s['p95_ms']:>7.2f}  p99 {s['p99_ms']:>7.2f} ms  {s['qps']:>7.1f} q/s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Query latency of Vitrine and peers.")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--quick", action="store_true", help="1,000 products and 200 queries (smoke test)")
+    args = parser.parse_args()
+    sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    n_queries = 200 if args.quick else args.queries
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, load {info['load_at_start']:.2f}")
+    results: dict[str, Any] = {"machine": info, "queries": n_queries, "sizes": {}}
+    for size in sizes:
+        index_dir, products = cached_sample_index(size)
+        engine = SearchEngine(index_dir, Settings(index_dir=index_dir))
+        engine.warm_up()
+        mix = build_mix(products, n_queries, seed=1)
+        entry: dict[str, Any] = {"in_process": run_in_process(engine, mix)}
+        print_rows(size, "in-process", entry["in_process"])
+        if args.http:
+            entry["http"] = run_http(index_dir, mix)
+            print_rows(size, "http", entry["http"])
+        if args.peers:
+            entry["peers"] = run_peers(engine, products, mix)
+            ours = entry["in_process"]["unseen"]["p50_ms"]
+            entry["peer_p50_over_vitrine_unseen_p50"] = {name: round(p["p50_ms"] / ours, 2) for name, p in entry["peers"].items()}
+            print(f"  peer p50 / Vitrine unseen p50: {entry['peer_p50_over_vitrine_unseen_p50']}")
+        engine.close()
+        results["sizes"][str(size)] = entry
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

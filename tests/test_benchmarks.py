@@ -1,0 +1,82 @@
+"""Benchmark scripts: metric functions on hand-computed examples, and quick end-to-end runs.
+
+Timings are never asserted here (they live in benchmarks/README.md); these tests only prove the
+scripts run on real components and produce the documented shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.latency import run_in_process
+from benchmarks.metrics import ndcg_at_k, recall_at_k, reciprocal_rank
+from benchmarks.querymix import build_mix
+from benchmarks.relevance import run_benchmark
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_ndcg_matches_a_hand_computed_example() -> None:
+    qrels = {"a": 3, "b": 2, "c": 0, "d": 1}
+    ranked = ["c", "a", "x", "d"]
+    dcg = 0 / math.log2(2) + 7 / math.log2(3) + 0 / math.log2(4) + 1 / math.log2(5)
+    ideal = 7 / math.log2(2) + 3 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at_k(ranked, qrels, 10) == pytest.approx(dcg / ideal)
+    assert ndcg_at_k(["a", "b", "d"], qrels, 10) == pytest.approx(1.0)
+    assert ndcg_at_k(["a"], {}, 10) == 0.0
+
+
+def test_mrr_and_recall_count_grades_from_one() -> None:
+    qrels = {"a": 0, "b": 1, "c": 3}
+    assert reciprocal_rank(["a", "x", "b"], qrels) == pytest.approx(1 / 3)
+    assert reciprocal_rank(["a", "x"], qrels) == 0.0
+    assert recall_at_k(["c", "a"], qrels, 100) == pytest.approx(0.5)
+    assert recall_at_k(["a", "c", "b"], qrels, 2) == pytest.approx(0.5)
+
+
+def test_relevance_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path, sample_products, monkeypatch) -> None:
+    import benchmarks.relevance as relevance
+
+    monkeypatch.setattr(relevance, "CACHE", tmp_path / "cache")
+    dataset = tmp_path / "tiny"
+    dataset.mkdir()
+    products = sample_products[:40]
+    (dataset / "catalog.jsonl").write_text("".join(p.to_json() + "\n" for p in products))
+    picks = [products[0], products[5], products[9]]
+    (dataset / "queries.tsv").write_text("".join(f"q{i}\t{p.title}\n" for i, p in enumerate(picks)))
+    (dataset / "qrels.tsv").write_text("".join(f"q{i}\t{p.id}\t3\n" for i, p in enumerate(picks)))
+    result = run_benchmark(dataset)
+    assert result["queries"] == 3
+    for mode in ("bm25", "vector", "hybrid"):
+        assert set(result["metrics"][mode]) == {"ndcg@10", "mrr", "recall@100"}
+    assert result["metrics"]["hybrid"]["mrr"] == pytest.approx(1.0)
+    json.dumps(result)
+
+
+def test_latency_replay_reports_percentiles_per_group(engine, sample_products) -> None:
+    mix = build_mix(sample_products, 120, seed=3)
+    assert {m.kind for m in mix} >= {"head", "tail", "typo", "prefix", "filter"}
+    groups = run_in_process(engine, mix)
+    assert groups["all"]["n"] == 120
+    assert groups["unseen"]["n"] + groups["repeated"]["n"] == 120
+    assert groups["repeated"]["n"] > 0 and groups["filtered"]["n"] > 0
+    assert set(groups["all"]) == {"n", "p50_ms", "p95_ms", "p99_ms", "qps"}
+
+
+def test_indexing_benchmark_quick_mode_writes_its_json(tmp_path) -> None:
+    out = tmp_path / "indexing.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.indexing", "--quick", "--json", str(out)],
+        cwd=ROOT, check=True, capture_output=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    result = json.loads(out.read_text())
+    row = result["results"][0]
+    assert row["products"] == 500 and row["rebuild_embedded"] == 0
+    assert result["machine"]["cores"] >= 1
