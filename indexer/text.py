@@ -22,7 +22,7 @@ def lexical_fields(product: Product) -> dict[str, str]:
     }
 
 
-def passage(product: Product, description_chars: int = 300) -> str:
+def passage(product: Product, description_chars: int = 0) -> str:
     """The text embedded for semantic search: what the product is, then how it is described.
 
     Most informative first (title, category path, brand, salient attributes), because the
