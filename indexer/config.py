@@ -21,12 +21,14 @@ class IndexConfig(BaseModel):
     # is dynamically quantized: about 2x faster again for the same relevance (CrowdFlower
     # vector nDCG@10 0.7577 vs 0.7585 fp32, benchmarks/passage_ablation.py).
     backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
-    # Passages are product text capped at this many word pieces: product titles, brands and
-    # categories come first, so the cap trims only the tail of long descriptions.
     # Where exported ONNX models are kept so they are exported once per machine.
     model_cache_dir: str = "~/.cache/vitrine/models"
-    passage_max_tokens: int = Field(default=128, ge=16, le=512)
-    description_chars: int = Field(default=300, ge=0)
+    # Passages are product text capped at this many word pieces. Measured on CrowdFlower
+    # (benchmarks/passage_ablation.py): adding the description to title, category, brand and
+    # attributes does not improve vector relevance but halves encoding speed, so by default
+    # the description is left to BM25.
+    passage_max_tokens: int = Field(default=64, ge=16, le=512)
+    description_chars: int = Field(default=0, ge=0)
     encode_batch_size: int = Field(default=64, ge=1)
     # Below this many products the vector index is exact (flat inner product); above, HNSW.
     hnsw_threshold: int = Field(default=20_000, ge=0)
