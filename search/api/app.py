@@ -7,14 +7,46 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search.api import routes_catalog, routes_search
 from search.engine import SearchEngine
 from search.settings import Settings
 
 log = structlog.get_logger("vitrine.api")
+
+
+class RequestLog:
+    """One structured log line per request (pure ASGI: no per-request task or body copy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                took_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
 
 def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> FastAPI:
@@ -49,19 +81,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
         allow_headers=["content-type"],
     )
 
-    @app.middleware("http")
-    async def request_log(request: Request, call_next):  # noqa: ANN001 - Starlette callable
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            took_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-        return response
-
+    app.add_middleware(RequestLog)
     app.include_router(routes_search.router)
     app.include_router(routes_catalog.router)
     return app
