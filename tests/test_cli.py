@@ -24,9 +24,9 @@ def vitrine(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_index_build_lists_rejections_and_fails_over_the_allowed_share(tmp_path) -> None:
-    result = vitrine("index", "build", "--catalog", str(FIXTURES / "catalog.jsonl"), "--index-dir", str(tmp_path), "--quiet")
+    result = vitrine("index", "build", "--catalog", str(FIXTURES / "products_v1.jsonl"), "--index-dir", str(tmp_path), "--quiet")
     assert result.returncode == 2
-    assert "catalog.jsonl:3: invalid JSON" in result.stderr
+    assert "products_v1.jsonl:3: invalid JSON" in result.stderr
     assert "--max-rejected-share" in result.stderr
     assert not (tmp_path / "CURRENT").exists()
 

@@ -129,7 +129,7 @@ def test_csv_invalid_rows_are_reported_with_line_and_reason() -> None:
 
 
 def test_jsonl_rejects_bad_lines_and_keeps_the_rest() -> None:
-    report = load_catalog(FIXTURES / "catalog.jsonl")
+    report = load_catalog(FIXTURES / "products_v1.jsonl")
     assert sorted(p.id for p in report.products) == ["42", "a1"]
     reasons = {r.line: r.reason for r in report.rejections}
     assert set(reasons) == {2, 3, 4, 6}
@@ -145,15 +145,15 @@ def test_jsonl_rejects_bad_lines_and_keeps_the_rest() -> None:
 
 def test_load_catalog_raises_when_rejected_share_exceeds_limit() -> None:
     with pytest.raises(TooManyRejections) as caught:
-        load_catalog(FIXTURES / "catalog.jsonl", max_rejected_share=0.2)
+        load_catalog(FIXTURES / "products_v1.jsonl", max_rejected_share=0.2)
     assert "4 of 6 rows rejected" in str(caught.value)
     assert len(caught.value.report.rejections) == 4
-    assert load_catalog(FIXTURES / "catalog.jsonl", max_rejected_share=0.9).products
+    assert load_catalog(FIXTURES / "products_v1.jsonl", max_rejected_share=0.9).products
 
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("merchant_feed.tsv", "merchant"), ("shopify_export.csv", "shopify"), ("catalog.csv", "csv"), ("catalog.jsonl", "jsonl")],
+    [("merchant_feed.tsv", "merchant"), ("shopify_export.csv", "shopify"), ("catalog.csv", "csv"), ("products_v1.jsonl", "jsonl")],
 )
 def test_format_is_detected_from_the_file(name, fmt) -> None:
     assert detect_format(FIXTURES / name) == fmt
