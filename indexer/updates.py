@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 import tantivy
@@ -52,6 +53,19 @@ class StockSummary:
 def _needs_vector(row: StoredProduct | None, passage_hash: str) -> bool:
     """New products, and products whose embedded text changed, need a (new) vector."""
     return row is None or row.passage_hash != passage_hash
+
+
+def _set_variant(field_name: str) -> Callable[[Product, str, Any], None]:
+    def apply(product: Product, sku: str, value: Any) -> None:
+        for variant in product.variants:
+            if variant.sku == sku:
+                setattr(variant, field_name, value)
+
+    return apply
+
+
+def _set_product_price(product: Product, _: str, price: Any) -> None:
+    product.price = price
 
 
 class CatalogUpdater:
@@ -142,23 +156,9 @@ class CatalogUpdater:
         for sku, stock in items:
             if stock < 0:
                 raise ValueError(f"stock for SKU {sku!r} is {stock}; it must be 0 or more")
-        summary = StockSummary()
         with self._lock, self.store.transaction():
-            by_sku = self.store.ords_for_skus([sku for sku, _ in items])
-            changed: dict[int, Product] = {}
-            for sku, stock in items:
-                ord_ = by_sku.get(sku)
-                if ord_ is None:
-                    summary.unknown.append(sku)
-                    continue
-                product = changed.get(ord_) or self.store.rows([ord_])[0].product
-                for variant in product.variants:
-                    if variant.sku == sku:
-                        variant.stock = stock
-                changed[ord_] = product
-                summary.updated += 1
-            for ord_, product in changed.items():
-                self.store.replace_product(ord_, product, kind="stock")
+            ords = self.store.ords_for_skus([sku for sku, _ in items])
+            summary, _ = self._edit(items, ords, _set_variant("stock"), kind="stock")
         return summary
 
     def set_prices(self, items: Sequence[tuple[str, float]], by: str = "sku") -> StockSummary:
@@ -166,36 +166,41 @@ class CatalogUpdater:
         for key, price in items:
             if price < 0:
                 raise ValueError(f"price for {key!r} is {price}; it must be 0 or more")
-        summary = StockSummary()
         with self._lock, self.store.transaction():
-            changed: dict[int, Product] = {}
             if by == "sku":
                 ords = self.store.ords_for_skus([key for key, _ in items])
+                apply = _set_variant("price")
             else:
-                ords = {}
-                for key, _ in items:
-                    row = self.store.live_row(key)
-                    if row is not None:
-                        ords[key] = row.ord
-            for key, price in items:
-                ord_ = ords.get(key)
-                if ord_ is None:
-                    summary.unknown.append(key)
-                    continue
-                product = changed.get(ord_) or self.store.rows([ord_])[0].product
-                if by == "sku":
-                    for variant in product.variants:
-                        if variant.sku == key:
-                            variant.price = price
-                else:
-                    product.price = price
-                changed[ord_] = product
-                summary.updated += 1
-            for ord_, product in changed.items():
-                self.store.replace_product(ord_, product, kind="price")
+                rows = {key: self.store.live_row(key) for key, _ in items}
+                ords = {key: row.ord for key, row in rows.items() if row is not None}
+                apply = _set_product_price
+            summary, changed = self._edit(items, ords, apply, kind="price")
             # The text index carries price as a fast field; refresh those documents.
             self._write_text_index([(p.id, p, o) for o, p in changed.items()], deleted=[])
         return summary
+
+    def _edit(
+        self,
+        items: Sequence[tuple[str, Any]],
+        ords: dict[str, int],
+        apply: Callable[[Product, str, Any], None],
+        kind: str,
+    ) -> tuple[StockSummary, dict[int, Product]]:
+        """Apply `apply(product, key, value)` per item and store each changed product once."""
+        summary = StockSummary()
+        changed: dict[int, Product] = {}
+        for key, value in items:
+            ord_ = ords.get(key)
+            if ord_ is None:
+                summary.unknown.append(key)
+                continue
+            product = changed.get(ord_) or self.store.rows([ord_])[0].product
+            apply(product, key, value)
+            changed[ord_] = product
+            summary.updated += 1
+        for ord_, product in changed.items():
+            self.store.replace_product(ord_, product, kind=kind)
+        return summary, changed
 
     # ---- text index ----------------------------------------------------------------------
 
