@@ -1,9 +1,11 @@
 """Per-product attribute columns for filtering and facet counting without touching documents.
 
-Values are matched case-insensitively and shown as first seen. Multi-valued attributes (category
-path, colours, available sizes) are dense boolean matrices (products x values): filters become
-one `any` over a few columns and a facet count one column sum over the candidates. Single-valued
-ones (brand) are integer codes counted with bincount. Both grow as products and values arrive.
+Values are matched case-insensitively and shown as first seen. Every value gets an integer code.
+Multi-valued attributes (category path, colours, available sizes) keep each product's codes in
+one row of a small padded matrix (products x most values any product has, -1 = none); a filter
+is one `isin` over the candidates' rows and a facet count one `bincount` of them, so both cost
+in proportion to the candidates, not the catalog. Single-valued ones (brand) are one code per
+product. Both grow as products and values arrive.
 """
 
 from __future__ import annotations
@@ -31,41 +33,60 @@ class _Values:
         return [c for c in (self.code.get(v.strip().lower()) for v in wanted) if c is not None]
 
 
+def _ranked_counts(sums: np.ndarray, display: list[str]) -> dict[str, int]:
+    """Non-zero counts, most frequent first, ties in code order (first seen first)."""
+    nonzero = np.flatnonzero(sums)
+    order = nonzero[np.argsort(-sums[nonzero], kind="stable")]
+    return {display[c]: int(sums[c]) for c in order}
+
+
 class MultiValueColumn:
     def __init__(self, capacity: int) -> None:
         self.values = _Values()
-        self.matrix = np.zeros((capacity, 8), dtype=bool)
+        # Row = one product's value codes, ascending, padded with -1.
+        self.codes = np.full((capacity, 4), -1, dtype=np.int32)
 
     def ensure_capacity(self, n: int) -> None:
-        if n > self.matrix.shape[0]:
-            grow = max(n, int(self.matrix.shape[0] * 1.5) + 16)
-            self.matrix = np.pad(self.matrix, ((0, grow - self.matrix.shape[0]), (0, 0)))
+        if n > self.codes.shape[0]:
+            grow = max(n, int(self.codes.shape[0] * 1.5) + 16)
+            self.codes = np.pad(self.codes, ((0, grow - self.codes.shape[0]), (0, 0)), constant_values=-1)
 
     def set(self, ord_: int, values: Sequence[str]) -> None:
         self.ensure_capacity(ord_ + 1)
-        self.matrix[ord_, :] = False
-        for value in values:
-            if not value or not value.strip():
-                continue
-            code = self.values.intern(value)
-            if code >= self.matrix.shape[1]:
-                extra = max(code + 1, self.matrix.shape[1] * 2) - self.matrix.shape[1]
-                self.matrix = np.pad(self.matrix, ((0, 0), (0, extra)))
-            self.matrix[ord_, code] = True
+        codes = sorted({self.values.intern(value) for value in values if value and value.strip()})
+        width = self.codes.shape[1]
+        if len(codes) > width:
+            extra = max(len(codes), width * 2) - width
+            self.codes = np.pad(self.codes, ((0, 0), (0, extra)), constant_values=-1)
+        row = self.codes[ord_]
+        row[:] = -1
+        row[: len(codes)] = codes
+
+    def _matches(self, rows: np.ndarray, codes: list[int]) -> np.ndarray:
+        if len(codes) == 1:
+            return np.asarray((rows == codes[0]).any(axis=1))
+        return np.asarray(np.isin(rows, codes).any(axis=1))
 
     def mask(self, wanted: Sequence[str], n: int) -> np.ndarray:
+        """Over the first n ordinals: has any of the wanted values."""
         codes = self.values.codes_of(wanted)
         if not codes:
             return np.zeros(n, dtype=bool)
-        return np.asarray(self.matrix[:n, codes].any(axis=1))
+        return self._matches(self.codes[:n], codes)
+
+    def mask_at(self, wanted: Sequence[str], ords: np.ndarray) -> np.ndarray:
+        """For the given ordinals: has any of the wanted values."""
+        codes = self.values.codes_of(wanted)
+        if not codes or len(ords) == 0:
+            return np.zeros(len(ords), dtype=bool)
+        return self._matches(self.codes[ords], codes)
 
     def counts(self, ords: np.ndarray) -> dict[str, int]:
         if len(ords) == 0:
             return {}
-        sums = self.matrix[ords].sum(axis=0)
-        nonzero = np.flatnonzero(sums)
-        order = nonzero[np.argsort(-sums[nonzero], kind="stable")]
-        return {self.values.display[c]: int(sums[c]) for c in order}
+        flat = self.codes[ords].ravel() + 1  # -1 (no value) lands in bin 0, dropped below
+        sums = np.bincount(flat, minlength=len(self.values.display) + 1)[1:]
+        return _ranked_counts(sums, self.values.display)
 
 
 class SingleValueColumn:
@@ -86,17 +107,16 @@ class SingleValueColumn:
         codes = self.values.codes_of(wanted)
         return np.isin(self.codes[:n], codes) if codes else np.zeros(n, dtype=bool)
 
+    def mask_at(self, wanted: Sequence[str], ords: np.ndarray) -> np.ndarray:
+        codes = self.values.codes_of(wanted)
+        return np.isin(self.codes[ords], codes) if codes else np.zeros(len(ords), dtype=bool)
+
     def counts(self, ords: np.ndarray) -> dict[str, int]:
-        codes = self.codes[ords]
-        codes = codes[codes >= 0]
-        if len(codes) == 0:
+        if len(ords) == 0:
             return {}
-        sums = np.bincount(codes, minlength=len(self.values.display))
-        nonzero = np.flatnonzero(sums)
-        order = nonzero[np.argsort(-sums[nonzero], kind="stable")]
-        return {self.values.display[c]: int(sums[c]) for c in order}
-
-
+        flat = self.codes[ords] + 1
+        sums = np.bincount(flat, minlength=len(self.values.display) + 1)[1:]
+        return _ranked_counts(sums, self.values.display)
 # Price facet buckets: upper bounds of the ranges shown to shoppers.
 PRICE_EDGES = (10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 

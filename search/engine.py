@@ -7,11 +7,13 @@ code: the FastAPI app, the CLI, benchmarks and tests all call it the same way.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Mapping, Set
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from search.query import QueryPlan, normalize, plan_query
 from search.settings import Settings
 from search.snapshot import Snapshot, faiss_threads
 from search.stages import STAGES
+from search.stages.filter import assemble, fresh
 from search.vocabulary import words
 
 log = structlog.get_logger("vitrine.engine")
@@ -64,15 +67,73 @@ class LRUCache:
             self._data.clear()
 
 
+class _OrdScores(Mapping[int, float]):
+    """A retriever's ordinal -> score output kept as two arrays (a fifth of a dict's memory).
+
+    Read-only; a dict for lookups is built only if a stage asks for one.
+    """
+
+    __slots__ = ("ords", "scores", "_dict")
+
+    def __init__(self, hits: Mapping[int, float]) -> None:
+        self.ords = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
+        self.scores = np.fromiter(hits.values(), dtype=np.float64, count=len(hits))
+        self._dict: dict[int, float] | None = None
+
+    def _lookup(self) -> dict[int, float]:
+        if self._dict is None:
+            self._dict = dict(zip(self.ords.tolist(), self.scores.tolist(), strict=True))
+        return self._dict
+
+    def __getitem__(self, key: int) -> float:
+        return self._lookup()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lookup()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ords.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ords)
+
+
+class _OrdSet(Set[int]):
+    """A set of ordinals kept as an array; read-only, hashed only if a stage asks."""
+
+    __slots__ = ("ords", "_set")
+
+    def __init__(self, ords: Set[int]) -> None:
+        self.ords = np.fromiter(ords, dtype=np.int64, count=len(ords))
+        self._set: frozenset[int] | None = None
+
+    def __contains__(self, key: object) -> bool:
+        if self._set is None:
+            self._set = frozenset(self.ords.tolist())
+        return key in self._set
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ords.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ords)
+
+
 @dataclass(frozen=True)
 class _Retrieved:
-    """What the retrievers found for one query text: cached, since shoppers repeat queries."""
+    """What the retrievers found for one query text: cached, since shoppers repeat queries.
 
-    lexical_hits: dict[int, float]
-    lexical_full: frozenset[int]
+    `assembled` is the candidate set built from them (ordinals, BM25, full match, cosine,
+    semantic hit) with read-only arrays: stages only read these signals (the pipeline
+    contract), so each request starts its own result set over the same arrays.
+    """
+
+    lexical_hits: _OrdScores
+    lexical_full: _OrdSet
     lexical_total: int
-    semantic_hits: dict[int, float]
+    semantic_hits: _OrdScores
     query_vector: np.ndarray | None
+    assembled: Candidates
 
 
 class SearchEngine:
@@ -81,10 +142,14 @@ class SearchEngine:
         self.index_dir = Path(index_dir)
         faiss_threads(1)
         self._snapshot = self._open_current()
+        _freeze_gc()
         self._embedder = embedder or Embedder(self._index_config(self._snapshot))
         self.stages: list[Stage] = [STAGES[name]() for name in self.settings.ranking.stages]
         self._vectors = LRUCache(self.settings.query_cache_size)
         self._retrieved = LRUCache(self.settings.query_cache_size)
+        self._plans = LRUCache(self.settings.query_cache_size)
+        # Encodes the query while the lexical retriever runs (both release the GIL).
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-encode")
         self._updater: CatalogUpdater | None = None
         self._updater_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
@@ -113,6 +178,7 @@ class SearchEngine:
         self.search(SearchRequest(q="warm up"))
         self._vectors.clear()
         self._retrieved.clear()
+        self._plans.clear()
 
     def refresh(self) -> bool:
         """Pick up a newly published version, then apply logged changes. True if anything changed."""
@@ -134,6 +200,8 @@ class SearchEngine:
                     self._updater = None
             self._vectors.clear()
             self._retrieved.clear()
+            self._plans.clear()
+            _freeze_gc()
             log.info("index version swapped", old=old.version_dir.name, new=current.name)
             changed = True
         if self._snapshot.refresh():
@@ -162,6 +230,7 @@ class SearchEngine:
             if self._updater is not None:
                 self._updater.close()
                 self._updater = None
+        self._encoder.shutdown(wait=False)
 
     @property
     def updater(self) -> CatalogUpdater:
@@ -188,9 +257,20 @@ class SearchEngine:
         result.took_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
+    def _plan(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> QueryPlan:
+        # The plan depends on the text, the snapshot's vocabulary and terms (generation) and
+        # settings fixed for the engine's life; stages only read it.
+        key = (request.q, request.prefix, correct_short_words, snapshot.generation, id(snapshot))
+        plan: QueryPlan | None = self._plans.get(key)
+        if plan is None:
+            plan = plan_query(
+                request.q, snapshot.vocabulary, snapshot.searcher, self.settings.ranking, request.prefix, correct_short_words
+            )
+            self._plans.put(key, plan)
+        return plan
+
     def _run(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> SearchContext:
-        ranking = self.settings.ranking
-        plan = plan_query(request.q, snapshot.vocabulary, snapshot.searcher, ranking, request.prefix, correct_short_words)
+        plan = self._plan(request, snapshot, correct_short_words)
         ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan)
         if not request.q.strip():
             self._browse(ctx)
@@ -203,17 +283,29 @@ class SearchEngine:
         cached: _Retrieved | None = self._retrieved.get(key)
         skip = ("lexical", "semantic")
         if cached is None:
-            ctx.query_vector = self._query_vector(plan) if request.mode != Mode.bm25 else None
+            # The query is encoded in the background while the lexical retriever (which does not
+            # use the vector) runs; any other retrieval stage waits for it.
+            vector = self._start_query_vector(plan) if request.mode != Mode.bm25 else None
             for stage in self.stages:
-                if stage.name in skip:
-                    self._timed(stage, ctx)
-            cached = _Retrieved(ctx.lexical_hits, frozenset(ctx.lexical_full), ctx.lexical_total, ctx.semantic_hits, ctx.query_vector)
+                if stage.name not in skip:
+                    continue
+                if stage.name != "lexical" and isinstance(vector, Future):
+                    vector = vector.result()
+                ctx.query_vector = None if isinstance(vector, Future) else vector
+                self._timed(stage, ctx)
+            ctx.query_vector = vector.result() if isinstance(vector, Future) else vector
+            cached = _Retrieved(
+                _OrdScores(ctx.lexical_hits), _OrdSet(ctx.lexical_full), ctx.lexical_total,
+                _OrdScores(ctx.semantic_hits), ctx.query_vector, _read_only(assemble(ctx)),
+            )
             self._retrieved.put(key, cached)
         else:
-            ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, set(cached.lexical_full)
-            ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits
+            ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, cached.lexical_full  # type: ignore[assignment]
+            ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits  # type: ignore[assignment]
             ctx.query_vector = cached.query_vector
             ctx.notes["cache"] = "hit"
+        # The filter stage's assemble() starts the result set from these (see its docstring).
+        ctx.candidates = fresh(cached.assembled)
         for stage in self.stages:
             if stage.name not in skip:
                 self._timed(stage, ctx)
@@ -249,6 +341,12 @@ class SearchEngine:
             self._vectors.put(plan.text, vector)
         return vector
 
+    def _start_query_vector(self, plan: QueryPlan) -> np.ndarray | Future:
+        vector = self._vectors.get(plan.text)
+        if vector is not None:
+            return vector
+        return self._encoder.submit(self._query_vector, plan)
+
     # ---- shaping the result --------------------------------------------------------------
 
     def _shape(self, ctx: SearchContext, corrected: str | None) -> SearchResult:
@@ -256,22 +354,24 @@ class SearchEngine:
         c = ctx.candidates
         snapshot = ctx.snapshot
         page = ctx.order[request.offset : request.offset + request.limit]
-        scores = c.score() if len(c) else np.zeros(0)
+        scores = c.score()[page] if len(page) else np.zeros(0)
+        page_ords = c.ords[page]
+        prices = snapshot.price[page_ords]
         hits = []
-        for i in page:
-            product = snapshot.products[int(c.ords[i])]
+        for i, ord_, price, score in zip(page.tolist(), page_ords.tolist(), prices.tolist(), scores.tolist(), strict=True):
+            product = snapshot.products[ord_]
             if product is None:
                 continue
             hit = Hit(
                 id=product.id,
                 title=product.title,
                 brand=product.brand,
-                price=None if np.isnan(snapshot.price[c.ords[i]]) else float(snapshot.price[c.ords[i]]),
+                price=None if price != price else price,  # nan: no price
                 url=product.url,
                 image=product.image,
                 in_stock=product.in_stock,
                 available_sizes=product.available_sizes,
-                score=float(scores[i]),
+                score=score,
             )
             if request.explain:
                 hit.explain = {
@@ -312,14 +412,17 @@ class SearchEngine:
         c = ctx.candidates
         s = ctx.snapshot
         facets: dict[str, dict[str, int]] = {}
+        members: np.ndarray | None = None  # the result set's ordinals, shared by most facets
         for name in (*FACETS, "price"):
             if len(c) == 0:
                 facets[name] = {}
                 continue
-            mask = c.member
             if name in ctx.filter_masks:
-                mask = ctx.matched & _passes_all_but(ctx.filter_masks, name, len(c))
-            ords = c.ords[mask]
+                ords = c.ords[ctx.matched & _passes_all_but(ctx.filter_masks, name, len(c))]
+            else:
+                if members is None:
+                    members = c.ords[c.member]
+                ords = members
             facets[name] = price_counts(s.price[ords]) if name == "price" else getattr(s, name).counts(ords)
         return facets
 
@@ -345,6 +448,19 @@ class SearchEngine:
             **snapshot.counts(),
             "changes_applied": snapshot.seq,
         }
+
+
+def _read_only(c: Candidates) -> Candidates:
+    for array in (c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit):
+        array.flags.writeable = False
+    return c
+
+
+def _freeze_gc() -> None:
+    """Move everything allocated so far (the snapshot's ~15 objects per product) out of the
+    cyclic garbage collector's sight: a full collection would otherwise walk all of them,
+    over a second at 100k products, inside whichever request triggered it."""
+    gc.freeze()
 
 
 def _passes_all_but(masks: dict[str, np.ndarray], skip: str | None, n: int) -> np.ndarray:

@@ -184,5 +184,17 @@ class Snapshot:
 
 
 def faiss_threads(n: int = 1) -> None:
-    # One query at a time is small work: threads cost more than they save and fight uvicorn's.
+    """Single-threaded faiss and BLAS for query-time work.
+
+    One query at a time is small work: threads cost more than they save and fight uvicorn's.
+    For BLAS it is worse than that: numpy's OpenBLAS splits even the small (candidates x 384)
+    cosine product over its 2 threads, and waking the second one costs ~3 ms a query on 2
+    busy cores, against 0.1 ms single-threaded (same results: each row's dot product is
+    computed the same way whichever thread does it).
+    """
     faiss.omp_set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a transitive dependency (scikit-learn) today
+        return
+    threadpool_limits(n, user_api="blas")

@@ -18,20 +18,65 @@ from search.models import Filters, Mode
 from search.pipeline import Candidates, SearchContext
 
 
+def _keys(values) -> np.ndarray:
+    ords = getattr(values, "ords", None)  # the engine's cached outputs are arrays already
+    if ords is not None:
+        return ords
+    return np.fromiter(values, dtype=np.int64, count=len(values))
+
+
+def _positions(ords: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each key sits in the sorted, non-empty `ords`, and whether it is there at all."""
+    at = np.minimum(np.searchsorted(ords, keys), len(ords) - 1)
+    return at, ords[at] == keys
+
+
+def _contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(ords), dtype=bool)
+    if len(ords) and len(keys):
+        at, found = _positions(ords, keys)
+        out[at[found]] = True
+    return out
+
+
+def fresh(c: Candidates) -> Candidates:
+    """A new result set (nobody a member yet) over already assembled candidates' signals."""
+    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool))
+
+
 def assemble(ctx: SearchContext) -> Candidates:
+    """Union of both retrievers' products (live ones, by ordinal), with their raw signals.
+
+    The engine assembles once per query text and caches the result, handing it over in
+    `ctx.candidates`; then this only starts a fresh result set over it.
+    """
+    if len(ctx.candidates):
+        return fresh(ctx.candidates)
     snapshot = ctx.snapshot
-    ords = np.fromiter(set(ctx.lexical_hits) | set(ctx.semantic_hits), dtype=np.int64)
+    lexical, semantic = ctx.lexical_hits, ctx.semantic_hits
+    lexical_ords = _keys(lexical)
+    semantic_ords = _keys(semantic)
+    ords = np.concatenate([lexical_ords, semantic_ords])
+    ords.sort()
+    if len(ords):
+        ords = ords[np.concatenate(([True], ords[1:] != ords[:-1]))]  # unique
     ords = ords[(ords < snapshot.size_n)]
     ords = ords[snapshot.live[ords]] if len(ords) else ords
-    ords.sort()
-    bm25 = np.array([ctx.lexical_hits.get(int(o), 0.0) for o in ords])
-    full = np.array([int(o) in ctx.lexical_full for o in ords], dtype=bool)
-    semantic_hit = np.array([int(o) in ctx.semantic_hits for o in ords], dtype=bool)
-    if ctx.query_vector is not None and len(ords):
+    n = len(ords)
+    bm25 = np.zeros(n)
+    if n and len(lexical_ords):
+        at, found = _positions(ords, lexical_ords)
+        scores = getattr(lexical, "scores", None)
+        if scores is None:
+            scores = np.fromiter(lexical.values(), dtype=np.float64, count=len(lexical))
+        bm25[at[found]] = scores[found]
+    full = _contains(ords, _keys(ctx.lexical_full))
+    semantic_hit = _contains(ords, semantic_ords)
+    if ctx.query_vector is not None and n:
         cosine = snapshot.vectors[ords] @ ctx.query_vector
     else:
-        cosine = np.full(len(ords), np.nan)
-    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(len(ords), dtype=bool))
+        cosine = np.full(n, np.nan)
+    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool))
 
 
 def membership(ctx: SearchContext, c: Candidates) -> None:
@@ -58,16 +103,15 @@ def filter_masks(ctx: SearchContext, c: Candidates, filters: Filters) -> dict[st
     """One boolean mask over the candidates per active filter."""
     s = ctx.snapshot
     ords = c.ords
-    n = s.size_n
     masks: dict[str, np.ndarray] = {}
     if filters.brand:
-        masks["brand"] = s.brand.mask(filters.brand, n)[ords]
+        masks["brand"] = s.brand.mask_at(filters.brand, ords)
     if filters.category:
-        masks["category"] = s.category.mask(filters.category, n)[ords]
+        masks["category"] = s.category.mask_at(filters.category, ords)
     if filters.colour:
-        masks["colour"] = s.colour.mask(filters.colour, n)[ords]
+        masks["colour"] = s.colour.mask_at(filters.colour, ords)
     if filters.size:
-        masks["size"] = s.size.mask(filters.size, n)[ords]
+        masks["size"] = s.size.mask_at(filters.size, ords)
     if filters.price_min is not None or filters.price_max is not None:
         price = s.price[ords]
         ok = ~np.isnan(price)

@@ -14,4 +14,5 @@ class SemanticRetrieval:
             return
         k = min(ctx.settings.ranking.semantic_candidates, max(1, ctx.snapshot.faiss.ntotal))
         ids, scores = ctx.snapshot.search_vectors(ctx.query_vector, k)
-        ctx.semantic_hits = {int(i): float(s) for i, s in zip(ids, scores, strict=True) if i >= 0}
+        found = ids >= 0  # faiss pads with -1 when it finds fewer than k
+        ctx.semantic_hits = dict(zip(ids[found].tolist(), scores[found].tolist(), strict=True))
