@@ -32,6 +32,17 @@ class _Values:
     def codes_of(self, wanted: Iterable[str]) -> list[int]:
         return [c for c in (self.code.get(v.strip().lower()) for v in wanted) if c is not None]
 
+    def weight_lookup(self, weights: dict[str, float]) -> np.ndarray | None:
+        """An array indexed by code + 1 (slot 0 = no value) holding each value's weight."""
+        lookup = np.zeros(len(self.display) + 1)
+        found = False
+        for value, weight in weights.items():
+            code = self.code.get(value.strip().lower())
+            if code is not None:
+                lookup[code + 1] = weight
+                found = True
+        return lookup if found else None
+
 
 def _ranked_counts(sums: np.ndarray, display: list[str]) -> dict[str, int]:
     """Non-zero counts, most frequent first, ties in code order (first seen first)."""
@@ -81,6 +92,13 @@ class MultiValueColumn:
             return np.zeros(len(ords), dtype=bool)
         return self._matches(self.codes[ords], codes)
 
+    def best_at(self, weights: dict[str, float], ords: np.ndarray) -> np.ndarray:
+        """For the given ordinals: the highest weight among each product's values (0 if none)."""
+        lookup = self.values.weight_lookup(weights)
+        if lookup is None or len(ords) == 0:
+            return np.zeros(len(ords))
+        return lookup[self.codes[ords] + 1].max(axis=1)
+
     def counts(self, ords: np.ndarray) -> dict[str, int]:
         if len(ords) == 0:
             return {}
@@ -110,6 +128,13 @@ class SingleValueColumn:
     def mask_at(self, wanted: Sequence[str], ords: np.ndarray) -> np.ndarray:
         codes = self.values.codes_of(wanted)
         return np.isin(self.codes[ords], codes) if codes else np.zeros(len(ords), dtype=bool)
+
+    def best_at(self, weights: dict[str, float], ords: np.ndarray) -> np.ndarray:
+        """For the given ordinals: the weight of each product's value (0 if none)."""
+        lookup = self.values.weight_lookup(weights)
+        if lookup is None or len(ords) == 0:
+            return np.zeros(len(ords))
+        return lookup[self.codes[ords] + 1]
 
     def counts(self, ords: np.ndarray) -> dict[str, int]:
         if len(ords) == 0:

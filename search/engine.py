@@ -27,6 +27,9 @@ from indexer.embedding import Embedder
 from indexer.updates import CatalogUpdater
 from search.columns import price_counts
 from search.models import Hit, Mode, SearchRequest, SearchResult, StageExplain, Suggestion
+from search.personalization.events import EventContext
+from search.personalization.profile import Affinities
+from search.personalization.segments import Segment, segment_of
 from search.pipeline import Candidates, SearchContext, Stage
 from search.query import QueryPlan, normalize, plan_query
 from search.settings import Settings
@@ -38,6 +41,9 @@ from search.vocabulary import words
 log = structlog.get_logger("vitrine.engine")
 
 FACETS = ("brand", "category", "colour", "size")
+# Stages that still apply to a category page (empty query): no relevance to fuse.
+BROWSE_STAGES = ("personalize", "stock", "sort")
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class LRUCache:
@@ -152,14 +158,22 @@ class SearchEngine:
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-encode")
         self._updater: CatalogUpdater | None = None
         self._updater_lock = threading.Lock()
+        self._visitors = None
+        self._visitors_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     def _open_current(self) -> Snapshot:
-        version_dir = fmt.current_version_dir(self.index_dir)
-        return Snapshot(version_dir, ef_search=self.settings.index.hnsw_ef_search)
+        return self._open_snapshot(fmt.current_version_dir(self.index_dir))
+
+    def _open_snapshot(self, version_dir: Path) -> Snapshot:
+        return Snapshot(
+            version_dir,
+            ef_search=self.settings.index.hnsw_ef_search,
+            profile_attributes=tuple(self.settings.personalization.profile_attributes),
+        )
 
     def _index_config(self, snapshot: Snapshot):
         manifest = snapshot.manifest
@@ -188,7 +202,7 @@ class SearchEngine:
         except fmt.IndexNotFound:
             return False
         if current != self._snapshot.version_dir:
-            new = Snapshot(current, ef_search=self.settings.index.hnsw_ef_search)
+            new = self._open_snapshot(current)
             old = self._snapshot
             if (new.manifest.model, new.manifest.backend) != (old.manifest.model, old.manifest.backend):
                 self._embedder = Embedder(self._index_config(new))
@@ -212,15 +226,26 @@ class SearchEngine:
         interval = interval or self.settings.server.refresh_interval_seconds
 
         def loop() -> None:
+            next_purge = time.monotonic() + PURGE_EVERY_SECONDS
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
+                    if time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                        self._purge_expired_behaviour()
                 except Exception:  # keep serving the current snapshot whatever happens
                     log.exception("refresh failed")
 
         self._stop.clear()
         self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
         self._watcher.start()
+
+    def _purge_expired_behaviour(self) -> None:
+        """Retention: behaviour older than personalization.retention_days is deleted."""
+        if self._visitors is not None:
+            purged = self._visitors.purge_expired()
+            if any(purged.values()):
+                log.info("expired behaviour purged", **purged)
 
     def close(self) -> None:
         self._stop.set()
@@ -231,6 +256,19 @@ class SearchEngine:
                 self._updater.close()
                 self._updater = None
         self._encoder.shutdown(wait=False)
+        with self._visitors_lock:
+            if self._visitors is not None:
+                self._visitors.close()
+                self._visitors = None
+
+    @property
+    def visitors(self):  # -> Visitors (events, profiles, erasure), opened on first use
+        from search.personalization.service import Visitors
+
+        with self._visitors_lock:
+            if self._visitors is None:
+                self._visitors = Visitors(self.settings, lambda: self._snapshot)
+            return self._visitors
 
     @property
     def updater(self) -> CatalogUpdater:
@@ -245,15 +283,23 @@ class SearchEngine:
     def search(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         snapshot = self._snapshot
+        affinities, segment = self._visitor(request)
         with snapshot._lock:
-            ctx = self._run(request, snapshot, correct_short_words=False)
+            ctx = self._run(request, snapshot, correct_short_words=False, affinities=affinities)
             corrected = ctx.plan.corrected_text
             if not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip():
                 # Zero results: correct short words too ("did you mean"), then search again.
-                retry = self._run(request, snapshot, correct_short_words=True)
+                retry = self._run(request, snapshot, correct_short_words=True, affinities=affinities)
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
             result = self._shape(ctx, corrected)
+        result.segment = segment.key()
+        result.personalized = bool(affinities)
+        if result.debug is not None:
+            result.debug["segment"] = segment.model_dump(mode="json")
+            result.debug["personalized"] = bool(affinities)
+            if affinities:
+                result.debug["affinities"] = {a: dict(affinities.top(a)) for a in sorted(affinities.prefs)}
         result.took_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
@@ -269,9 +315,29 @@ class SearchEngine:
             self._plans.put(key, plan)
         return plan
 
-    def _run(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> SearchContext:
+    def _visitor(self, request: SearchRequest) -> tuple[Affinities, Segment]:
+        """The visitor's affinities (empty when anonymous or opted out) and the request's segment."""
+        affinities = Affinities()
+        if request.visitor_id:
+            affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+        context = request.context
+        segment = segment_of(
+            returning=affinities.returning,
+            explicit_source=context.traffic_source,
+            utm_medium=context.utm_medium,
+            referrer_host=EventContext(referrer=context.referrer).referrer,
+            explicit_device=context.device,
+            user_agent=context.user_agent,
+        )
+        return (affinities if request.personalize else Affinities()), segment
+
+    def _run(
+        self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool, affinities: Affinities | None = None
+    ) -> SearchContext:
         plan = self._plan(request, snapshot, correct_short_words)
         ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan)
+        if affinities is not None:
+            ctx.affinities = affinities
         if not request.q.strip():
             self._browse(ctx)
             return ctx
@@ -322,11 +388,12 @@ class SearchEngine:
         c = Candidates(ords, zeros, np.ones(n, bool), np.full(n, np.nan), np.zeros(n, bool), np.ones(n, bool))
         ctx.candidates = c
         ctx.matched = c.member.copy()
+        ctx.strong = c.member.copy()  # every product is as relevant as any other to no query
         ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)
         for mask in ctx.filter_masks.values():
             c.member &= mask
         for stage in self.stages:
-            if stage.name == "sort":
+            if stage.name in BROWSE_STAGES:
                 self._timed(stage, ctx)
 
     def _timed(self, stage: Stage, ctx: SearchContext) -> None:
@@ -430,6 +497,60 @@ class SearchEngine:
 
     def get_product(self, product_id: str) -> Product | None:
         return self._snapshot.product(product_id)
+
+    def hit(self, product: Product, score: float = 0.0) -> Hit:
+        ord_ = self._snapshot.id_to_ord.get(product.id)
+        price = float(self._snapshot.price[ord_]) if ord_ is not None else float("nan")
+        return Hit(
+            id=product.id, title=product.title, brand=product.brand, price=None if price != price else price,
+            url=product.url, image=product.image, in_stock=product.in_stock,
+            available_sizes=product.available_sizes, score=score,
+        )
+
+    def similar(self, product_id: str, visitor_id: str | None = None, size: list[str] | None = None, limit: int = 12) -> list[Hit]:
+        """Nearest products in meaning, in stock, and available in the visitor's size (a `size`
+        given, else the sizes their profile learned): the block shown when a size is sold out."""
+        from search.stages.stock import preferred_sizes
+
+        snapshot = self._snapshot
+        ord_ = snapshot.id_to_ord.get(product_id)
+        if ord_ is None:
+            raise KeyError(product_id)
+        request = SearchRequest(visitor_id=visitor_id, filters={"size": size or []})
+        affinities, _segment = self._visitor(request)
+        ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=QueryPlan(text="", terms=[], prefix=False))
+        ctx.affinities = affinities
+        sizes = preferred_sizes(ctx)
+        wanted = limit
+        k = min(max(wanted * 8, 50), snapshot.faiss.ntotal)
+        while True:
+            ids, scores = snapshot.search_vectors(snapshot.vectors[ord_], k)
+            keep = (ids >= 0) & (ids != ord_)
+            ids, scores = ids[keep].astype(np.int64), scores[keep]
+            ok = snapshot.live[ids] & snapshot.in_stock[ids]
+            if size:  # asked for: like the search filter, only products with it in stock
+                ok &= snapshot.size.mask_at(size, ids)
+            elif sizes:  # learned: products in other size systems (shoes, one size) still fit
+                ok &= snapshot.size.mask_at(sizes, ids) | ~snapshot.size_all.mask_at(sizes, ids)
+            if ok.sum() >= wanted or k >= snapshot.faiss.ntotal:
+                break
+            k = min(k * 4, snapshot.faiss.ntotal)
+        hits = []
+        for other, score in zip(ids[ok][:wanted].tolist(), scores[ok][:wanted].tolist(), strict=True):
+            product = snapshot.products[other]
+            if product is not None:
+                hits.append(self.hit(product, float(score)))
+        return hits
+
+    def recently_viewed(self, visitor_id: str, limit: int = 20) -> list[Hit]:
+        hits = []
+        for product_id, _ts in self.visitors.recent(visitor_id):
+            product = self._snapshot.product(product_id)
+            if product is not None:  # deleted since it was viewed
+                hits.append(self.hit(product))
+            if len(hits) >= limit:
+                break
+        return hits
 
     def suggest(self, q: str, limit: int = 8) -> list[Suggestion]:
         """Completions for the search bar: catalog words, brands, categories, product titles."""

@@ -73,6 +73,19 @@ class Filters(BaseModel):
         )
 
 
+class VisitContext(BaseModel):
+    """Where the shopper came from, for segments. The User-Agent only serves to tell the
+    device class; it is never stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    traffic_source: str | None = Field(default=None, max_length=50)
+    device: str | None = Field(default=None, max_length=50)
+    referrer: str | None = Field(default=None, max_length=2000)
+    utm_medium: str | None = Field(default=None, max_length=100)
+    user_agent: str | None = Field(default=None, max_length=1000)
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +101,9 @@ class SearchRequest(BaseModel):
     # Search-as-you-type: the last word may be incomplete ("red dre"). None = infer from the
     # query (a trailing space means the last word is complete).
     prefix: bool | None = None
+    # False: the visitor opted out; results are not personalized (stock still counts).
     personalize: bool = True
+    context: VisitContext = Field(default_factory=VisitContext)
 
 
 class StageExplain(BaseModel):
@@ -130,6 +145,9 @@ class SearchResult(BaseModel):
     took_ms: float
     # Filled with explain=true: how the query was understood and which stages ran.
     debug: dict[str, Any] | None = None
+    # For the search log, not the response: the request's segment and whether it was personalized.
+    segment: str | None = Field(default=None, exclude=True)
+    personalized: bool = Field(default=False, exclude=True)
 
     @model_serializer(mode="wrap")
     def _debug_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from search.models import SearchRequest
+from search.personalization.profile import Affinities
 from search.query import QueryPlan
 from search.settings import Settings
 from search.snapshot import Snapshot
@@ -76,6 +77,25 @@ class SearchContext:
     matched: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # Per filter name, which candidates pass it (for disjunctive facet counts).
     filter_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    # Candidates that match the query on its own terms (every word, or close in meaning), as
+    # opposed to those added by relaxation: only these may be lifted by behaviour-based stages.
+    strong: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # The visitor's affinities (empty without a visitor, history or consent).
+    affinities: Affinities = field(default_factory=Affinities)
+
+    def liftable(self) -> np.ndarray:
+        """Result-set members that behaviour-based stages (personalize, stock) may lift.
+
+        When enough products contain every query word, those are the relevant ones and only
+        they may rise; semantic neighbours only fill in when words fail (a T-shirt may answer
+        "shirt" in a small shop, but must not overtake shirts because it is in the visitor's
+        size). Products added by relaxation are never lifted.
+        """
+        c = self.candidates
+        full = c.full_match & c.member
+        if full.sum() >= self.settings.ranking.relax_below:
+            return full
+        return self.strong & c.member
     relaxed: bool = False
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     timings_ms: dict[str, float] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.config import IndexConfig
 
-DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "sort"]
+DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "personalize", "stock", "sort"]
 
 
 class RankingSettings(BaseModel):
@@ -60,6 +60,57 @@ class RankingSettings(BaseModel):
         return value
 
 
+class PersonalizationSettings(BaseModel):
+    """How anonymous behaviour becomes visitor affinities, and how much they may move results."""
+
+    # Where profiles live: "sqlite" (a file in the data directory; one service process) or a
+    # redis:// URL shared by several service processes.
+    profile_store: str = "sqlite"
+    # Re-ranking weight of affinity matches, relative to fused relevance (which spans 0..1).
+    # 0 turns the personalize stage off.
+    impact: float = Field(default=0.3, ge=0, le=1)
+    # Old behaviour fades: an event's weight halves every half-life.
+    half_life_days: float = Field(default=7.0, gt=0)
+    # The current visit counts this many times more than the decayed history.
+    session_weight: float = Field(default=2.0, ge=0)
+    # A visit ends after this much inactivity when the shop sends no session_id.
+    session_timeout_minutes: float = Field(default=30.0, gt=0)
+    # No attribute value's score exceeds this (in event-weight units): one burst of clicks
+    # on red things cannot drown everything else the visitor looked at.
+    cap: float = Field(default=8.0, gt=0)
+    # Below this much evidence an attribute's preferences are trusted proportionally less:
+    # confidence = evidence / (evidence + prior).
+    prior: float = Field(default=1.0, ge=0)
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 0.5, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "search": 0.0}
+    )
+    # How much a full preference for a product's value in each attribute adds to its affinity
+    # match (capped at 1). Size is the stock stage's business.
+    attribute_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "colour": 0.5, "brand": 0.5, "category": 0.25, "material": 0.2, "pattern": 0.2, "gender": 0.25,
+            "usage": 0.2, "price_band": 0.2,
+        }
+    )
+    # Product attributes (catalog `attributes` keys) profiled besides brand, category, colour.
+    profile_attributes: list[str] = Field(default_factory=lambda: ["material", "pattern", "gender"])
+    # A size counts as "the visitor's size" at this share of their strongest size signal.
+    size_min_share: float = Field(default=0.3, gt=0, le=1)
+    recent_limit: int = Field(default=20, ge=1, le=200)
+    # Behaviour older than this is deleted (events, and profiles not seen since).
+    retention_days: int = Field(default=180, ge=1)
+
+
+class StockSettings(BaseModel):
+    # Products with no variant in stock: "sink" below everything in stock, or "hide".
+    sold_out: Literal["sink", "hide"] = "sink"
+    sold_out_penalty: float = Field(default=10.0, ge=0)
+    # Lift of relevant products available in the visitor's size (or with no sizes at all) over
+    # relevant ones whose size is sold out: larger than fused relevance plus personalization,
+    # so "available in my size" comes first among relevant results.
+    size_boost: float = Field(default=2.0, ge=0)
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -78,9 +129,18 @@ class Settings(BaseSettings):
     index: IndexConfig = Field(default_factory=IndexConfig)
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    personalization: PersonalizationSettings = Field(default_factory=PersonalizationSettings)
+    stock: StockSettings = Field(default_factory=StockSettings)
+    # Behavioural data (events, profiles, search log, synonyms). None: `<index_dir>/state`.
+    data_dir: Path | None = None
     query_cache_size: int = Field(default=10_000, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else self.index_dir / "state"
 
 
 @lru_cache

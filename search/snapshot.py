@@ -36,7 +36,9 @@ def effective_price(product: Product) -> float:
 
 
 class Snapshot:
-    def __init__(self, version_dir: Path, ef_search: int | None = None) -> None:
+    def __init__(
+        self, version_dir: Path, ef_search: int | None = None, profile_attributes: tuple[str, ...] = ("material", "pattern", "gender")
+    ) -> None:
         self.version_dir = version_dir
         # Checked first: an unsupported format is refused before any other file is opened.
         self.manifest = fmt.read_manifest(version_dir)
@@ -62,6 +64,9 @@ class Snapshot:
         self.category = MultiValueColumn(capacity)
         self.colour = MultiValueColumn(capacity)
         self.size = MultiValueColumn(capacity)  # sizes IN STOCK: a size filter means "available"
+        self.size_all = MultiValueColumn(capacity)  # every size offered, in stock or not
+        # Catalog attributes visitor profiles learn (material, pattern...), for personalization.
+        self.attribute_columns = {key: MultiValueColumn(capacity) for key in profile_attributes}
         self.vocabulary = Vocabulary()
         for row in rows:
             self._set_row(row)
@@ -114,6 +119,10 @@ class Snapshot:
         self.category.set(ord_, product.categories)
         self.colour.set(ord_, product.colours)
         self.size.set(ord_, product.available_sizes)
+        self.size_all.set(ord_, product.sizes)
+        for key, column in self.attribute_columns.items():
+            value = product.attributes.get(key)
+            column.set(ord_, [value] if value else [])
 
     def _ensure_capacity(self, n: int) -> None:
         have = len(self.products)
@@ -125,7 +134,7 @@ class Snapshot:
         self.price = np.concatenate([self.price, np.full(grow, np.nan)])
         self.in_stock = np.concatenate([self.in_stock, np.zeros(grow, dtype=bool)])
         self.created = np.concatenate([self.created, np.zeros(grow)])
-        for column in (self.brand, self.category, self.colour, self.size):
+        for column in (self.brand, self.category, self.colour, self.size, self.size_all, *self.attribute_columns.values()):
             column.ensure_capacity(n)
         if hasattr(self, "vectors") and self.vectors.shape[0] < n:
             self.vectors = np.concatenate(

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from search.api import routes_catalog, routes_search
+from search.api import routes_catalog, routes_search, routes_visitors
 from search.engine import SearchEngine
 from search.settings import Settings
 
@@ -78,10 +78,11 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["content-type"],
+        allow_headers=["content-type", "x-personalize"],
     )
 
     app.add_middleware(RequestLog)
     app.include_router(routes_search.router)
     app.include_router(routes_catalog.router)
+    app.include_router(routes_visitors.router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.api.deps import EngineDep
@@ -17,6 +17,7 @@ from search.models import (
     SearchResult,
     Sort,
     Suggestion,
+    VisitContext,
 )
 
 router = APIRouter()
@@ -44,6 +45,11 @@ class SearchBody(BaseModel):
     explain: bool = False
     mode: Mode = Mode.hybrid
     prefix: bool | None = None
+    personalize: bool = True
+    context: VisitContext | None = None
+
+
+OPT_OUT_VALUES = {"off", "0", "false", "no"}
 
 
 def _request(fields: dict[str, Any]) -> SearchRequest:
@@ -89,20 +95,42 @@ def search_get(
     explain: bool = False,
     mode: Mode = Mode.hybrid,
     prefix: Annotated[bool | None, Query(description="Complete the last word (default: unless q ends with a space)")] = None,
+    personalize: Annotated[bool, Query(description="false: the shopper opted out of personalization")] = True,
+    traffic_source: Annotated[str | None, Query(max_length=50, description="paid, email, organic, social, direct")] = None,
+    device: Annotated[str | None, Query(max_length=50, description="mobile, tablet, desktop (default: from User-Agent)")] = None,
+    referrer: Annotated[str | None, Query(max_length=2000, description="The page that sent the shopper to the shop")] = None,
+    utm_medium: Annotated[str | None, Query(max_length=100)] = None,
+    user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
 ) -> SearchResult:
     """Hybrid product search with filters, facets, sorting and per-stage score explanations."""
     fields = dict(
         q=q, visitor_id=visitor_id, session_id=session_id, brand=brand, category=category,
         colour=colour, size=size, price_min=price_min, price_max=price_max, in_stock=in_stock,
         sort=sort, limit=limit, offset=offset, explain=explain, mode=mode, prefix=prefix,
+        personalize=personalize and (x_personalize or "").strip().lower() not in OPT_OUT_VALUES,
+        context=VisitContext(
+            traffic_source=traffic_source, device=device, referrer=referrer, utm_medium=utm_medium, user_agent=user_agent
+        ),
     )
     return engine.search(_request(fields))
 
 
 @router.post("/search", response_model=SearchResult, tags=["search"])
-def search_post(engine: EngineDep, body: SearchBody) -> SearchResult:
+def search_post(
+    engine: EngineDep,
+    body: SearchBody,
+    user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
+) -> SearchResult:
     """The same search with its fields as a JSON body."""
-    return engine.search(_request(body.model_dump()))
+    fields = body.model_dump()
+    context = VisitContext.model_validate(fields.pop("context") or {})
+    if context.user_agent is None:
+        context.user_agent = user_agent
+    fields["context"] = context
+    fields["personalize"] = fields["personalize"] and (x_personalize or "").strip().lower() not in OPT_OUT_VALUES
+    return engine.search(_request(fields))
 
 
 class SuggestResponse(BaseModel):

@@ -11,13 +11,17 @@ from search.pipeline import Stage
 from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
 from search.stages.lexical import LexicalRetrieval
+from search.stages.personalize import PersonalizeStage
 from search.stages.semantic import SemanticRetrieval
 from search.stages.sort import SortStage
+from search.stages.stock import StockStage
 
 STAGES: dict[str, Callable[[], Stage]] = {
     "lexical": LexicalRetrieval,
     "semantic": SemanticRetrieval,
     "filter": FilterStage,
     "fuse": FuseStage,
+    "personalize": PersonalizeStage,
+    "stock": StockStage,
     "sort": SortStage,
 }

@@ -84,15 +84,18 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
     mode = ctx.request.mode
     if mode == Mode.vector:
         c.member = c.semantic_hit.copy()
+        ctx.strong = c.member.copy()
         return
     if mode == Mode.bm25:
         c.member = c.full_match.copy()
+        ctx.strong = c.member.copy()
         if c.member.sum() < ranking.relax_below:
             ctx.relaxed = bool((c.bm25 > 0).sum() > c.member.sum())
             c.member = c.bm25 > 0
         return
     close = c.semantic_hit & (c.cosine >= ranking.semantic_match_threshold)
     c.member = c.full_match | close
+    ctx.strong = c.member.copy()
     if c.member.sum() < ranking.relax_below:
         wider = (c.bm25 > 0) | (c.semantic_hit & (c.cosine >= ranking.semantic_relaxed_threshold))
         ctx.relaxed = bool(wider.sum() > c.member.sum())

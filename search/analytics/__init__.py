@@ -1,0 +1,1 @@
+"""Behaviour and search logs, and the reports computed from them."""

@@ -1,0 +1,111 @@
+"""The event log: every accepted behaviour event, for attribution, reports and erasure.
+
+SQLite by default (one file in the state directory, WAL mode so readers never wait for the
+writer). The methods are the interface a PostgreSQL backend implements.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.personalization.events import Event
+
+_COLUMNS = (
+    "ts", "type", "visitor_id", "session_id", "product_id", "variant_sku", "search_id", "position",
+    "query", "value", "traffic_source", "device", "referrer_host",
+)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    ts: float
+    type: str
+    visitor_id: str
+    session_id: str | None
+    product_id: str | None
+    variant_sku: str | None
+    search_id: str | None
+    position: int | None
+    query: str | None
+    value: float | None
+    traffic_source: str | None
+    device: str | None
+    referrer_host: str | None
+
+
+class EventLog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS events (
+                id INTEGER PRIMARY KEY, ts REAL NOT NULL, type TEXT NOT NULL, visitor_id TEXT NOT NULL,
+                session_id TEXT, product_id TEXT, variant_sku TEXT, search_id TEXT, position INTEGER,
+                query TEXT, value REAL, traffic_source TEXT, device TEXT, referrer_host TEXT
+            );
+            CREATE INDEX IF NOT EXISTS events_visitor ON events(visitor_id, ts);
+            CREATE INDEX IF NOT EXISTS events_search ON events(search_id);
+            CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+            """
+        )
+        self._lock = threading.Lock()
+
+    def append(self, events: Sequence[tuple[Event, float]]) -> None:
+        rows = []
+        for event, ts in events:
+            context = event.context
+            rows.append((
+                ts, event.type.value, event.visitor_id, event.session_id, event.product_id, event.variant_sku,
+                event.search_id, event.position, event.query, event.value,
+                context.traffic_source.value if context and context.traffic_source else None,
+                context.device.value if context and context.device else None,
+                context.referrer if context else None,
+            ))
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def of_visitor(self, visitor_id: str) -> list[LoggedEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM events WHERE visitor_id = ? ORDER BY ts", (visitor_id,)
+            ).fetchall()
+        return [LoggedEvent(*row) for row in rows]
+
+    def between(self, since: float | None = None, until: float | None = None) -> Iterator[LoggedEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts",
+                (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+            ).fetchall()
+        return (LoggedEvent(*row) for row in rows)
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
+
+    def purge(self, before: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM events WHERE ts < ?", (before,)).rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,88 @@
+"""Behaviour routes: events in, recently viewed and similar products out, erasure (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from search.api.deps import AdminDep, EngineDep
+from search.models import Hit
+from search.personalization.events import MAX_BATCH, Rejected
+
+router = APIRouter()
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    rejected: list[Rejected]
+    # Kept, but about products the index does not know: check the ids the storefront sends.
+    unknown_products: list[str]
+
+
+class Products(BaseModel):
+    products: list[Hit]
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EventsAccepted,
+    tags=["behaviour"],
+    responses={422: {"description": "The batch is not a list, is too long, or holds no valid event"}},
+)
+def post_events(
+    engine: EngineDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[{"events": [{"type": "click", "visitor_id": "v1", "product_id": "P1", "search_id": "abc", "position": 0}]}]
+        ),
+    ],
+) -> Any:
+    """Behaviour events, in Vitrine's shape or OpenSearch UBI's (detected by `action_name`).
+
+    Each event is validated on its own: invalid ones come back in `rejected` with their index
+    and reason, the valid ones are kept.
+    """
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise HTTPException(422, "send {\"events\": [...]}: a JSON object with a list of events")
+    if len(events) > MAX_BATCH:
+        raise HTTPException(422, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
+    result = engine.visitors.ingest(events)
+    payload = EventsAccepted(accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products)
+    if events and result.accepted == 0:
+        return JSONResponse(status_code=422, content={"detail": "no valid event in the batch", **payload.model_dump()})
+    return payload
+
+
+@router.get("/visitors/{visitor_id}/recent", response_model=Products, tags=["behaviour"])
+def recently_viewed(engine: EngineDep, visitor_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Products:
+    """Products the visitor viewed, most recent first (deleted products left out)."""
+    return Products(products=engine.recently_viewed(visitor_id, limit))
+
+
+@router.get("/products/{product_id}/similar", response_model=Products, tags=["behaviour"])
+def similar(
+    engine: EngineDep,
+    product_id: str,
+    visitor_id: Annotated[str | None, Query(max_length=200)] = None,
+    size: Annotated[list[str] | None, Query(description="Only products available in this size")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 12,
+) -> Products:
+    """Closest products in meaning, in stock, available in the visitor's size: the
+    "alternatives when your size is sold out" block."""
+    try:
+        return Products(products=engine.similar(product_id, visitor_id, size, limit))
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found") from None
+
+
+@router.delete("/visitors/{visitor_id}", tags=["behaviour"], dependencies=[AdminDep])
+def erase_visitor(engine: EngineDep, visitor_id: str) -> dict[str, Any]:
+    """Right to erasure: the visitor's profile and every event they sent are deleted."""
+    erased = engine.visitors.erase(visitor_id)
+    return {"visitor_id": visitor_id, "erased": erased}

@@ -1,0 +1,113 @@
+"""Visitors: events in, profiles and segments out, erasure on request.
+
+The engine owns one `Visitors` (opened on first use). Ingestion folds a batch of events into
+the event log and into each visitor's profile; searches read the profile once per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from search.analytics.events import EventLog
+from search.personalization.events import Event, Rejected, parse_batch
+from search.personalization.profile import (
+    Affinities,
+    affinities,
+    apply_event,
+    new_profile,
+    product_signals,
+)
+from search.personalization.stores import ProfileStore, open_profile_store
+from search.settings import Settings
+from search.snapshot import Snapshot
+
+log = structlog.get_logger("vitrine.visitors")
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    rejected: list[Rejected] = field(default_factory=list)
+    # Accepted (kept in the log) but about products the index does not know (yet).
+    unknown_products: list[str] = field(default_factory=list)
+
+
+class Visitors:
+    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]) -> None:
+        self.settings = settings
+        self._snapshot = snapshot
+        state = settings.state_dir
+        retention = settings.personalization.retention_days * 86400.0
+        self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention)
+        self.events = EventLog(state / "events.db")
+
+    def ingest(self, raw_events: list[Any], now: float | None = None) -> IngestResult:
+        now = time.time() if now is None else now
+        accepted, rejected = parse_batch(raw_events)
+        retention = self.settings.personalization.retention_days * 86400.0
+        timed: list[tuple[Event, float]] = []
+        for index, event in enumerate(accepted):
+            ts = event.ts if event.ts is not None else now
+            if ts < now - retention:
+                rejected.append(Rejected(index=index, reason="ts is older than the retention period"))
+                continue
+            timed.append((event, ts))
+        snapshot = self._snapshot()
+        unknown: set[str] = set()
+        per_visitor: dict[str, list[tuple[Event, float]]] = defaultdict(list)
+        for event, ts in timed:
+            per_visitor[event.visitor_id].append((event, ts))
+            if event.product_id and snapshot.product(event.product_id) is None:
+                unknown.add(event.product_id)
+        self.events.append(timed)
+        self.profiles.update({visitor: self._updater(items, snapshot) for visitor, items in per_visitor.items()})
+        rejected.sort(key=lambda r: r.index)
+        log.info("events ingested", accepted=len(timed), rejected=len(rejected), visitors=len(per_visitor))
+        return IngestResult(accepted=len(timed), rejected=rejected, unknown_products=sorted(unknown))
+
+    def _updater(self, items: list[tuple[Event, float]], snapshot: Snapshot) -> Callable[[dict | None], dict]:
+        personalization = self.settings.personalization
+        items = sorted(items, key=lambda item: item[1])
+
+        def update(profile: dict | None) -> dict:
+            profile = profile or new_profile(items[0][1])
+            for event, ts in items:
+                product = snapshot.product(event.product_id) if event.product_id else None
+                signals = {}
+                if product is not None:
+                    ord_ = snapshot.id_to_ord[product.id]
+                    price = float(snapshot.price[ord_])
+                    signals = product_signals(product, event, personalization.profile_attributes, price)
+                apply_event(profile, event, ts, signals, personalization)
+            return profile
+
+        return update
+
+    def affinities(self, visitor_id: str, session_id: str | None = None, now: float | None = None) -> Affinities:
+        profile = self.profiles.get(visitor_id)
+        return affinities(profile, time.time() if now is None else now, session_id, self.settings.personalization)
+
+    def recent(self, visitor_id: str) -> list[tuple[str, float]]:
+        profile = self.profiles.get(visitor_id) or {}
+        return [(product_id, ts) for product_id, ts in profile.get("recent", [])]
+
+    def erase(self, visitor_id: str) -> dict[str, int]:
+        """Everything kept about one visitor: their profile and every event they sent."""
+        profile = self.profiles.delete(visitor_id)
+        events = self.events.delete_visitor(visitor_id)
+        log.info("visitor erased", profile=profile, events=events)
+        return {"profiles": int(profile), "events": events}
+
+    def purge_expired(self, now: float | None = None) -> dict[str, int]:
+        cutoff = (time.time() if now is None else now) - self.settings.personalization.retention_days * 86400.0
+        return {"profiles": self.profiles.purge(cutoff), "events": self.events.purge(cutoff)}
+
+    def close(self) -> None:
+        self.profiles.close()
+        self.events.close()

@@ -1,0 +1,146 @@
+"""Where visitor profiles live: one interface, an embedded SQLite store and a shared Redis one.
+
+A profile is one JSON value per visitor, changed only by read-modify-write under the store's
+own atomicity (a SQLite write transaction; a Redis WATCH/MULTI transaction retried on
+conflict), so several service processes can fold events into the same profile.
+Reads on the query path are one primary-key lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger("vitrine.profiles")
+
+Profile = dict[str, Any]
+Updater = Callable[[Profile | None], Profile]
+
+
+class ProfileStore(Protocol):
+    def get(self, visitor_id: str) -> Profile | None: ...
+
+    def update(self, changes: dict[str, Updater]) -> None:
+        """Apply each visitor's updater to their current profile (None if new), atomically per visitor."""
+
+    def delete(self, visitor_id: str) -> bool: ...
+
+    def purge(self, not_seen_since: float) -> int:
+        """Delete profiles whose last activity is older than the given time; returns how many."""
+
+    def close(self) -> None: ...
+
+
+class SQLiteProfileStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS profiles (visitor_id TEXT PRIMARY KEY, data TEXT NOT NULL, last_seen REAL NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS profiles_last_seen ON profiles(last_seen)")
+        self._lock = threading.Lock()
+
+    def get(self, visitor_id: str) -> Profile | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM profiles WHERE visitor_id = ?", (visitor_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def update(self, changes: dict[str, Updater]) -> None:
+        if not changes:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for visitor_id, updater in changes.items():
+                    row = self._db.execute("SELECT data FROM profiles WHERE visitor_id = ?", (visitor_id,)).fetchone()
+                    profile = updater(json.loads(row[0]) if row else None)
+                    self._db.execute(
+                        "INSERT INTO profiles(visitor_id, data, last_seen) VALUES (?, ?, ?) "
+                        "ON CONFLICT(visitor_id) DO UPDATE SET data = excluded.data, last_seen = excluded.last_seen",
+                        (visitor_id, json.dumps(profile, separators=(",", ":")), profile.get("last_seen", time.time())),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def delete(self, visitor_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM profiles WHERE visitor_id = ?", (visitor_id,)).rowcount > 0
+
+    def purge(self, not_seen_since: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM profiles WHERE last_seen < ?", (not_seen_since,)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class RedisProfileStore:
+    """Profiles as Redis strings `<prefix>profile:<visitor_id>`, expiring after the retention
+    period of inactivity (Redis does the purging)."""
+
+    def __init__(self, url: str, retention_seconds: float, prefix: str = "vitrine:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._retention = int(retention_seconds)
+        self.prefix = prefix
+
+    def _key(self, visitor_id: str) -> str:
+        return f"{self.prefix}profile:{visitor_id}"
+
+    def get(self, visitor_id: str) -> Profile | None:
+        raw = self._redis.get(self._key(visitor_id))
+        return json.loads(raw) if raw else None
+
+    def update(self, changes: dict[str, Updater]) -> None:
+        import redis
+
+        for visitor_id, updater in changes.items():
+            key = self._key(visitor_id)
+            for _attempt in range(50):
+                with self._redis.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)
+                        raw = pipe.get(key)
+                        profile = updater(json.loads(raw) if raw else None)
+                        pipe.multi()
+                        pipe.set(key, json.dumps(profile, separators=(",", ":")), ex=self._retention)
+                        pipe.execute()
+                        break
+                    except redis.WatchError:  # another process changed it: read again
+                        continue
+            else:
+                raise RuntimeError(f"profile of {visitor_id!r} kept changing under 50 attempts to update it")
+
+    def delete(self, visitor_id: str) -> bool:
+        return bool(self._redis.delete(self._key(visitor_id)))
+
+    def purge(self, not_seen_since: float) -> int:
+        return 0  # keys expire on their own after the retention period
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def open_profile_store(spec: str, state_dir: Path, retention_seconds: float) -> ProfileStore:
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisProfileStore(spec, retention_seconds)
+    if spec == "sqlite":
+        return SQLiteProfileStore(state_dir / "profiles.db")
+    if spec.startswith("sqlite:///"):
+        return SQLiteProfileStore(spec.removeprefix("sqlite:///"))
+    raise ValueError(f"personalization.profile_store must be 'sqlite', 'sqlite:///PATH' or a redis:// URL, not {spec!r}")
