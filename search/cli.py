@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = SearchEngine(settings.index_dir, settings)
-    result = engine.search(SearchRequest(q=args.query, limit=args.limit, explain=args.explain))
+    result = engine.search(SearchRequest(q=args.query, limit=args.limit, explain=args.explain), record=False)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
@@ -178,6 +179,42 @@ def cmd_search(args: argparse.Namespace) -> int:
         if hit.explain:
             print("       " + ", ".join(f"{k} {v.contribution:+.3f}" for k, v in hit.explain.items()))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.analytics.reports import to_csv
+    from search.analytics.service import Period, run_report
+    from search.engine import SearchEngine
+
+    settings = _settings(args)
+    try:
+        period = Period.parse(args.since, args.until)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    engine = SearchEngine(settings.index_dir, settings)
+    try:
+        segment = {"traffic_source": args.traffic_source, "visitor": args.visitor, "device": args.device}
+        rows = run_report(engine, args.name, period, segment, args.limit)
+    finally:
+        engine.close()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        print(to_csv(rows), end="")
+    else:
+        print(_table(rows) if rows else "(nothing in this period)")
+    return 0
+
+
+def _table(rows: list[dict]) -> str:
+    columns = [c for c in rows[0] if not isinstance(rows[0][c], list | dict)]
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -271,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--explain", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_search)
+
+    from search.analytics.service import REPORTS
+
+    r = sub.add_parser("report", help="search reports: " + ", ".join(REPORTS))
+    r.add_argument("name", choices=REPORTS)
+    index_dir(r, required=False)
+    r.add_argument("--since", default="7d", help="7d, 24h, 30m, 2w, an ISO date or time (default 7d)")
+    r.add_argument("--until", default=None)
+    r.add_argument("--traffic-source", default=None)
+    r.add_argument("--visitor", choices=["new", "returning"], default=None)
+    r.add_argument("--device", default=None)
+    r.add_argument("--limit", type=int, default=100)
+    r.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    r.set_defaults(func=cmd_report)
 
     sm = sub.add_parser("sample", help="write the generated sample catalog")
     sm.add_argument("--out", required=True)

@@ -160,6 +160,7 @@ class SearchEngine:
         self._updater_lock = threading.Lock()
         self._visitors = None
         self._visitors_lock = threading.Lock()
+        self._search_log = None
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -189,7 +190,7 @@ class SearchEngine:
 
     def warm_up(self) -> None:
         """Load the model and run one query so the first shopper does not wait for it."""
-        self.search(SearchRequest(q="warm up"))
+        self.search(SearchRequest(q="warm up"), record=False)
         self._vectors.clear()
         self._retrieved.clear()
         self._plans.clear()
@@ -244,6 +245,9 @@ class SearchEngine:
         """Retention: behaviour older than personalization.retention_days is deleted."""
         if self._visitors is not None:
             purged = self._visitors.purge_expired()
+            if self._search_log is not None:
+                cutoff = time.time() - self.settings.personalization.retention_days * 86400.0
+                purged["searches"] = self._search_log.purge(cutoff)
             if any(purged.values()):
                 log.info("expired behaviour purged", **purged)
 
@@ -260,6 +264,27 @@ class SearchEngine:
             if self._visitors is not None:
                 self._visitors.close()
                 self._visitors = None
+            if self._search_log is not None:
+                self._search_log.close()  # writes every queued record first
+                self._search_log = None
+
+    @property
+    def search_log(self):  # -> SearchLog, opened on first use
+        from search.analytics.store import ANALYTICS_FILE, SearchLog
+
+        with self._visitors_lock:
+            if self._search_log is None:
+                analytics = self.settings.analytics
+                self._search_log = SearchLog(
+                    self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
+                )
+            return self._search_log
+
+    def erase_visitor(self, visitor_id: str) -> dict[str, int]:
+        """Right to erasure: the visitor's profile, events and searches."""
+        erased = self.visitors.erase(visitor_id)
+        erased["searches"] = self.search_log.delete_visitor(visitor_id)
+        return erased
 
     @property
     def visitors(self):  # -> Visitors (events, profiles, erasure), opened on first use
@@ -280,7 +305,8 @@ class SearchEngine:
 
     # ---- search --------------------------------------------------------------------------
 
-    def search(self, request: SearchRequest) -> SearchResult:
+    def search(self, request: SearchRequest, record: bool = True) -> SearchResult:
+        """Answer one search. `record=False` keeps it out of the search log (warm-up, tools)."""
         started = time.perf_counter()
         snapshot = self._snapshot
         affinities, segment = self._visitor(request)
@@ -301,6 +327,8 @@ class SearchEngine:
             if affinities:
                 result.debug["affinities"] = {a: dict(affinities.top(a)) for a in sorted(affinities.prefs)}
         result.took_ms = round((time.perf_counter() - started) * 1000, 3)
+        if record and self.settings.analytics.search_log:
+            self.search_log.record(request, result)
         return result
 
     def _plan(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> QueryPlan:

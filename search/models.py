@@ -145,7 +145,10 @@ class SearchResult(BaseModel):
     took_ms: float
     # Filled with explain=true: how the query was understood and which stages ran.
     debug: dict[str, Any] | None = None
-    # For the search log, not the response: the request's segment and whether it was personalized.
+    # Approved synonyms that expanded this query (see synonyms/).
+    applied_synonyms: list[str] = Field(default_factory=list)
+    # For the search log, not the response: segment, experiment variant, personalization.
+    variant: str | None = Field(default=None, exclude=True)
     segment: str | None = Field(default=None, exclude=True)
     personalized: bool = Field(default=False, exclude=True)
 

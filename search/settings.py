@@ -68,7 +68,7 @@ class PersonalizationSettings(BaseModel):
     profile_store: str = "sqlite"
     # Re-ranking weight of affinity matches, relative to fused relevance (which spans 0..1).
     # 0 turns the personalize stage off.
-    impact: float = Field(default=0.3, ge=0, le=1)
+    impact: float = Field(default=0.5, ge=0, le=1)
     # Old behaviour fades: an event's weight halves every half-life.
     half_life_days: float = Field(default=7.0, gt=0)
     # The current visit counts this many times more than the decayed history.
@@ -111,6 +111,19 @@ class StockSettings(BaseModel):
     size_boost: float = Field(default=2.0, ge=0)
 
 
+class AnalyticsSettings(BaseModel):
+    # Record every search (query, results, segment, latency) for the reports.
+    search_log: bool = True
+    # The search log writer commits what has queued this often: a kill -9 loses at most this.
+    flush_interval_seconds: float = Field(default=0.25, gt=0, le=5)
+    # Records waiting for the writer; beyond this they are dropped (and counted), never waited for.
+    queue_size: int = Field(default=100_000, ge=100)
+    # A click or purchase without a search_id belongs to the visitor's last search this recent.
+    attribution_window_minutes: float = Field(default=30.0, gt=0)
+    # Abandoned-search webhook (off when unset): one JSON POST per abandoned search of a visitor.
+    abandoned_webhook_url: str | None = None
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -131,6 +144,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     personalization: PersonalizationSettings = Field(default_factory=PersonalizationSettings)
     stock: StockSettings = Field(default_factory=StockSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     # Behavioural data (events, profiles, search log, synonyms). None: `<index_dir>/state`.
     data_dir: Path | None = None
     query_cache_size: int = Field(default=10_000, ge=0)

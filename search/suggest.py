@@ -40,7 +40,7 @@ def suggest(engine: SearchEngine, q: str, limit: int = 8) -> list[Suggestion]:
         head = " ".join(query_words[:-1])
         for completion in snapshot.vocabulary.complete(query_words[-1], limit=4):
             add(f"{head} {completion}".strip(), "query")
-    result = engine.search(SearchRequest(q=q, limit=limit, mode=Mode.bm25))
+    result = engine.search(SearchRequest(q=q, limit=limit, mode=Mode.bm25), record=False)
     for hit in result.hits:
         add(hit.title, "product", hit.id)
     return out[:limit]

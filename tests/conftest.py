@@ -20,7 +20,11 @@ from indexer.catalog import Product  # noqa: E402
 from indexer.embedding import Embedder  # noqa: E402
 from indexer.sample import generate_catalog  # noqa: E402
 from search.engine import SearchEngine  # noqa: E402
+from search.logs import configure_logging  # noqa: E402
 from search.settings import Settings  # noqa: E402
+
+# Logs to stderr as in production, so tests reading a command's stdout see only its output.
+configure_logging("info", "console")
 
 SAMPLE_SIZE = 600
 SAMPLE_SEED = 11

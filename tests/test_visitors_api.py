@@ -172,7 +172,8 @@ def test_erasure_removes_profile_and_events_and_needs_the_admin_key(client, engi
     assert client.delete(f"/visitors/{visitor}").status_code == 401
     response = client.delete(f"/visitors/{visitor}", headers={"X-Admin-Key": "secret"})
     assert response.status_code == 200
-    assert response.json()["erased"] == {"profiles": 1, "events": 5}
+    erased = response.json()["erased"]
+    assert (erased["profiles"], erased["events"]) == (1, 5)
     assert engine.visitors.profiles.get(visitor) is None
     assert engine.visitors.events.of_visitor(visitor) == []
     assert client.get(f"/visitors/{visitor}/recent").json()["products"] == []

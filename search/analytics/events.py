@@ -1,17 +1,17 @@
 """The event log: every accepted behaviour event, for attribution, reports and erasure.
 
-SQLite by default (one file in the state directory, WAL mode so readers never wait for the
-writer). The methods are the interface a PostgreSQL backend implements.
+SQLite by default (the analytics file in the state directory, beside the search log; WAL
+mode so readers never wait for the writer). The methods are the interface a PostgreSQL backend implements.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.analytics.store import connect
 from search.personalization.events import Event
 
 _COLUMNS = (
@@ -40,10 +40,7 @@ class LoggedEvent:
 class EventLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(self.path)
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS events (

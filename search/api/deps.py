@@ -19,12 +19,25 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+ADMIN_COOKIE = "vitrine_admin"
+
+
+def is_admin(request: Request, key: str | None) -> bool:
+    expected = request.app.state.settings.server.admin_key
+    if not expected:
+        return True
+    for candidate in (key, request.cookies.get(ADMIN_COOKIE)):
+        if candidate and secrets.compare_digest(candidate, expected):
+            return True
+    return False
+
+
 def require_admin(
     request: Request,
     x_admin_key: Annotated[str | None, Header(description="Admin key (when the server sets one)")] = None,
 ) -> None:
-    expected = request.app.state.settings.server.admin_key
-    if expected and not (x_admin_key and secrets.compare_digest(x_admin_key, expected)):
+    # Browsers on the admin pages send the key as a cookie set by /admin/login.
+    if not is_admin(request, x_admin_key):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "admin endpoint: send the server's admin key in the X-Admin-Key header",

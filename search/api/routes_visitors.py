@@ -83,6 +83,6 @@ def similar(
 
 @router.delete("/visitors/{visitor_id}", tags=["behaviour"], dependencies=[AdminDep])
 def erase_visitor(engine: EngineDep, visitor_id: str) -> dict[str, Any]:
-    """Right to erasure: the visitor's profile and every event they sent are deleted."""
-    erased = engine.visitors.erase(visitor_id)
+    """Right to erasure: the visitor's profile, every event they sent and their searches are deleted."""
+    erased = engine.erase_visitor(visitor_id)
     return {"visitor_id": visitor_id, "erased": erased}

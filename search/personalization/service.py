@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from search.analytics.events import EventLog
+from search.analytics.store import ANALYTICS_FILE
 from search.personalization.events import Event, Rejected, parse_batch
 from search.personalization.profile import (
     Affinities,
@@ -45,7 +46,7 @@ class Visitors:
         state = settings.state_dir
         retention = settings.personalization.retention_days * 86400.0
         self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention)
-        self.events = EventLog(state / "events.db")
+        self.events = EventLog(state / ANALYTICS_FILE)
 
     def ingest(self, raw_events: list[Any], now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now

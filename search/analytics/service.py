@@ -1,0 +1,110 @@
+"""Reports over a period, as the admin API, the CLI and the report page ask for them."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from search.analytics import reports
+from search.models import SearchRequest
+
+if TYPE_CHECKING:
+    from search.engine import SearchEngine
+
+REPORTS = ("zero-results", "abandoned", "top", "low-ctr", "conversion", "zero-results-over-time")
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_time(value: str | None, now: float, default: float | None = None) -> float | None:
+    """'7d', '24h', '30m', '2w' (that long ago), an ISO date or time (UTC unless it says), or Unix seconds."""
+    if value is None or not str(value).strip():
+        return default
+    text = str(value).strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        return now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: use 7d, 24h, 30m, 2w, 2026-11-01, 2026-11-01T12:00 or Unix seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@dataclass(frozen=True)
+class Period:
+    since: float
+    until: float
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None, now: float | None = None) -> Period:
+        now = time.time() if now is None else now
+        start = parse_time(since, now, default=now - 7 * 86400)
+        end = parse_time(until, now, default=now + 1)
+        assert start is not None and end is not None
+        if start >= end:
+            raise ValueError("since must be before until")
+        return cls(start, end)
+
+    @property
+    def previous(self) -> Period:
+        return Period(self.since - (self.until - self.since), self.since)
+
+
+def fix_status(engine: SearchEngine, query: str) -> dict[str, Any]:
+    """Whether a zero-result query finds products today, and thanks to what."""
+    result = engine.search(SearchRequest(q=query, limit=0), record=False)
+    fixed_by = None
+    if result.total:
+        fixed_by = "synonym" if result.applied_synonyms else "spelling correction" if result.corrected_query else "catalog"
+    status: dict[str, Any] = {
+        "now_results": result.total, "fixed_by": fixed_by, "corrected_query": result.corrected_query,
+        "synonyms": result.applied_synonyms,
+    }
+    pending = getattr(engine, "pending_synonyms_for", None)
+    status["pending_synonyms"] = pending(query) if pending else []
+    return status
+
+
+def run_report(
+    engine: SearchEngine,
+    name: str,
+    period: Period,
+    segment: dict[str, str | None] | None = None,
+    limit: int = 100,
+    min_searches: int = 5,
+) -> list[dict[str, Any]]:
+    if name not in REPORTS:
+        raise ValueError(f"unknown report {name!r}; one of {', '.join(REPORTS)}")
+    segment = segment or {}
+    log = engine.search_log
+    log.flush()  # include what was searched a moment ago
+    window = engine.settings.analytics.attribution_window_minutes * 60.0
+
+    def searches(p: Period) -> list:
+        return [s for s in log.between(p.since, p.until) if reports.in_segment(s, segment)]
+
+    current = searches(period)
+    if name == "zero-results":
+        return reports.zero_results(current, searches(period.previous), lambda q: fix_status(engine, q), limit)
+    if name == "zero-results-over-time":
+        return reports.zero_results_over_time(current, period.since, period.until)
+    # Outcomes may come up to one attribution window after the period's last search.
+    events = list(engine.visitors.events.between(period.since, period.until + window))
+    outcomes = reports.attribute(current, events, window)
+    if name == "abandoned":
+        return reports.abandoned(current, outcomes, limit)
+    if name == "top":
+        return reports.top_queries(current, outcomes, limit)
+    if name == "low-ctr":
+        return reports.low_ctr(current, outcomes, min_searches, limit)
+    return reports.conversion(current, outcomes)

@@ -1,0 +1,195 @@
+"""The analytics database: the search log beside the event log, in one SQLite file.
+
+Searches are recorded off the request path: `SearchLog.record` puts one tuple on a bounded
+queue (microseconds), and a writer thread inserts whatever has queued, in one transaction,
+every `flush_interval` (0.25 s by default). So a kill -9 loses at most the records of the last
+interval, and a clean shutdown (`close`) writes everything. When the queue is full (the disk
+cannot keep up) new records are dropped and counted rather than slowing searches down.
+
+SQLite is the embedded default; the read methods are the interface a PostgreSQL backend
+implements.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from search.models import SearchRequest, SearchResult
+from search.query import normalize
+
+log = structlog.get_logger("vitrine.searchlog")
+
+ANALYTICS_FILE = "analytics.db"
+
+_SEARCH_COLUMNS = (
+    "search_id", "ts", "query", "normalized", "total", "corrected", "synonyms", "visitor_id", "session_id",
+    "traffic_source", "visitor_kind", "device", "variant", "latency_ms", "relaxed",
+)
+
+
+@dataclass(frozen=True)
+class LoggedSearch:
+    search_id: str
+    ts: float
+    query: str
+    normalized: str
+    total: int
+    corrected: str | None
+    synonyms: str  # JSON list
+    visitor_id: str | None
+    session_id: str | None
+    traffic_source: str | None
+    visitor_kind: str | None
+    device: str | None
+    variant: str | None
+    latency_ms: float
+    relaxed: int
+
+    @property
+    def segment(self) -> dict[str, str | None]:
+        return {"traffic_source": self.traffic_source, "visitor": self.visitor_kind, "device": self.device}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS searches (
+            search_id TEXT PRIMARY KEY, ts REAL NOT NULL, query TEXT NOT NULL, normalized TEXT NOT NULL,
+            total INTEGER NOT NULL, corrected TEXT, synonyms TEXT NOT NULL DEFAULT '[]', visitor_id TEXT,
+            session_id TEXT, traffic_source TEXT, visitor_kind TEXT, device TEXT, variant TEXT,
+            latency_ms REAL NOT NULL, relaxed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX IF NOT EXISTS searches_ts ON searches(ts);
+        CREATE INDEX IF NOT EXISTS searches_visitor ON searches(visitor_id, ts);
+        CREATE INDEX IF NOT EXISTS searches_normalized ON searches(normalized);
+        """
+    )
+    return db
+
+
+def search_row(request: SearchRequest, result: SearchResult, ts: float) -> tuple:
+    traffic, kind, device = (result.segment or "//").split("/")
+    return (
+        result.search_id, ts, request.q, normalize(request.q), result.total, result.corrected_query,
+        json.dumps(result.applied_synonyms), request.visitor_id, request.session_id,
+        traffic or None, kind or None, device or None, result.variant, result.took_ms, int(result.relaxed),
+    )
+
+
+class SearchLog:
+    def __init__(self, path: str | Path, flush_interval: float = 0.25, max_queue: int = 100_000) -> None:
+        self.path = Path(path)
+        self._db = connect(self.path)
+        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=max_queue)
+        self._flush_interval = flush_interval
+        self.dropped = 0
+        self.written = 0
+        self._lock = threading.Lock()
+        self._writer = threading.Thread(target=self._write_loop, name="vitrine-searchlog", daemon=True)
+        self._writer.start()
+
+    # ---- the request path ----------------------------------------------------------------
+
+    def record(self, request: SearchRequest, result: SearchResult) -> None:
+        try:
+            self._queue.put_nowait(search_row(request, result, time.time()))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("search log queue full: records dropped", dropped=self.dropped)
+
+    # ---- the writer thread ---------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch: list[tuple] = []
+            stop = first is None
+            if not stop:
+                batch.append(first)
+                # Gather what arrives within one interval: one transaction per interval.
+                deadline = time.monotonic() + self._flush_interval
+                while len(batch) < 5000:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        self._queue.task_done()  # the sentinel
+                        break
+                    batch.append(item)
+            if batch:
+                self._insert(batch)
+            for _ in range(len(batch) + (1 if first is None else 0)):
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _insert(self, rows: list[tuple]) -> None:
+        placeholders = ", ".join("?" for _ in _SEARCH_COLUMNS)
+        sql = f"INSERT OR IGNORE INTO searches ({', '.join(_SEARCH_COLUMNS)}) VALUES ({placeholders})"
+        for attempt in range(5):
+            try:
+                with self._lock:
+                    self._db.execute("BEGIN")
+                    self._db.executemany(sql, rows)
+                    self._db.execute("COMMIT")
+                self.written += len(rows)
+                return
+            except sqlite3.OperationalError:
+                with self._lock:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                log.warning("search log write failed, retrying", attempt=attempt + 1, rows=len(rows))
+                time.sleep(0.2 * (attempt + 1))
+        log.error("search log records lost after retries", rows=len(rows))
+
+    def flush(self) -> None:
+        """Return once everything recorded so far is written (reports, tests, shutdown)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(timeout=30)
+        with self._lock:
+            self._db.close()
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def between(self, since: float | None = None, until: float | None = None) -> Iterator[LoggedSearch]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_SEARCH_COLUMNS)} FROM searches WHERE ts >= ? AND ts < ? ORDER BY ts",
+                (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+            ).fetchall()
+        return (LoggedSearch(*row) for row in rows)
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM searches WHERE visitor_id = ?", (visitor_id,)).rowcount
+
+    def purge(self, before: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM searches WHERE ts < ?", (before,)).rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM searches").fetchone()[0]

@@ -1,0 +1,122 @@
+"""The admin pages in a real browser: Debian's chromium driven through chromedriver.
+
+A real uvicorn server serves a copy of the sample index with seeded searches; the page must
+load without console errors and show the expected rows. Without chromium the tests skip,
+unless VITRINE_REQUIRE_SERVICES=1 (CI, where .ci/run installs it) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from indexer.embedding import Embedder
+from search.api.app import create_app
+from search.engine import SearchEngine
+from search.models import SearchRequest
+from search.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+KEY = "browser-test-key"
+
+
+def _need_browser() -> None:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        message = "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("VITRINE_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SearchEngine]]:
+    _need_browser()
+    target = tmp_path_factory.mktemp("browser") / "index"
+    shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
+    settings = Settings(index_dir=target, server={"admin_key": KEY})
+    engine = SearchEngine(target, settings, embedder=embedder)
+    # Seeded searches: two zero-result queries (one searched three times) and ordinary ones.
+    for query in ["quorple zint"] * 3 + ["zorbflake", "dress", "dress", "linen shirt"]:
+        engine.search(SearchRequest(q=query, visitor_id="seed-visitor"))
+    engine.search_log.flush()
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not uv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", engine
+    uv.should_exit = True
+    thread.join(timeout=10)
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    _need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _console_errors(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_report_page_asks_for_the_key_then_shows_seeded_zero_result_queries(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, _engine = server
+    browser.get(f"{base}/admin")
+    assert "Admin key" in browser.page_source  # no key yet: the login form
+    browser.get_log("browser")  # the 401 of that page is expected; start clean
+    browser.get(f"{base}/admin/login?key={KEY}")
+    assert browser.current_url.endswith("/admin")
+    assert browser.title.startswith("Search reports")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")
+    by_query = {row.get_attribute("data-query"): row.text for row in rows}
+    assert set(by_query) == {"quorple zint", "zorbflake"}
+    assert by_query["quorple zint"].split()[2] == "3"  # searches column
+    assert "still no results" in by_query["zorbflake"]
+    # Both charts are drawn: a bar per zero-result query, a line per series.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-results svg rect.bar")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-over-time svg polyline")) == 2
+    top = [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "tr.top-row")]
+    assert top[0] == "quorple" and "dress" in top
+    assert _console_errors(browser) == []
+
+
+def test_report_page_period_links_work(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, _engine = server
+    browser.get(f"{base}/admin/login?key={KEY}")
+    browser.find_element(By.LINK_TEXT, "24 hours").click()
+    assert "since=24h" in browser.current_url
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")) == 2
+    assert _console_errors(browser) == []
