@@ -31,12 +31,11 @@ from search.personalization.events import EventContext
 from search.personalization.profile import Affinities
 from search.personalization.segments import Segment, segment_of
 from search.pipeline import Candidates, SearchContext, Stage
-from search.query import QueryPlan, normalize, plan_query
+from search.query import QueryPlan, SynonymIndex, normalize, plan_query, words
 from search.settings import Settings
 from search.snapshot import Snapshot, faiss_threads
 from search.stages import STAGES
 from search.stages.filter import assemble, fresh
-from search.vocabulary import words
 
 log = structlog.get_logger("vitrine.engine")
 
@@ -161,6 +160,9 @@ class SearchEngine:
         self._visitors = None
         self._visitors_lock = threading.Lock()
         self._search_log = None
+        self._synonym_store = None
+        self._synonym_index = SynonymIndex()
+        self._load_synonyms(only_if_exists=True)
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -231,6 +233,7 @@ class SearchEngine:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
+                    self._load_synonyms(only_if_exists=True)
                     if time.monotonic() >= next_purge:
                         next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                         self._purge_expired_behaviour()
@@ -267,6 +270,9 @@ class SearchEngine:
             if self._search_log is not None:
                 self._search_log.close()  # writes every queued record first
                 self._search_log = None
+            if self._synonym_store is not None:
+                self._synonym_store.close()
+                self._synonym_store = None
 
     @property
     def search_log(self):  # -> SearchLog, opened on first use
@@ -279,6 +285,51 @@ class SearchEngine:
                     self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
                 )
             return self._search_log
+
+    # ---- synonyms ------------------------------------------------------------------------
+
+    @property
+    def synonyms(self):  # -> synonyms.store.SynonymStore, opened on first use
+        from synonyms.store import SYNONYMS_FILE, SynonymStore
+
+        with self._visitors_lock:
+            if self._synonym_store is None:
+                self._synonym_store = SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+            return self._synonym_store
+
+    def _load_synonyms(self, only_if_exists: bool = False) -> bool:
+        """Rebuild the approved-synonym lookups when a decision was made (by any process)."""
+        from synonyms.store import SYNONYMS_FILE
+
+        if self._synonym_store is None and only_if_exists and not (self.settings.state_dir / SYNONYMS_FILE).exists():
+            return False
+        store = self.synonyms
+        version = store.version()
+        if version == self._synonym_index.version:
+            return False
+        pairs = [pair for entry in store.approved() for pair in entry.pairs()]
+        # One reference assignment; caches key on the index's identity.
+        self._synonym_index = SynonymIndex(pairs, version)
+        log.info("synonyms loaded", version=version, pairs=len(pairs))
+        return True
+
+    def reload_synonyms(self) -> bool:
+        return self._load_synonyms()
+
+    def synonym_index_with(self, extra_pairs: list[tuple[str, str]]) -> SynonymIndex:
+        """The approved synonyms plus some more (to measure a suggestion before approving it)."""
+        current = self._synonym_index
+        pairs = [(" ".join(k), t) for k, targets in current.targets.items() for t in targets]
+        return SynonymIndex(pairs + list(extra_pairs), version=-1)
+
+    def pending_synonyms_for(self, query: str) -> list[str]:
+        from synonyms.store import Status
+
+        if self._synonym_store is None and not (self.settings.state_dir / "synonyms.db").exists():
+            return []
+        typed = words(normalize(query))
+        phrases = {" ".join(typed[i : i + n]) for n in (1, 2, 3) for i in range(len(typed) - n + 1)}
+        return [entry.solr() for entry in self.synonyms.list(Status.pending) if phrases & set(entry.terms)]
 
     def erase_visitor(self, visitor_id: str) -> dict[str, int]:
         """Right to erasure: the visitor's profile, events and searches."""
@@ -305,21 +356,23 @@ class SearchEngine:
 
     # ---- search --------------------------------------------------------------------------
 
-    def search(self, request: SearchRequest, record: bool = True) -> SearchResult:
-        """Answer one search. `record=False` keeps it out of the search log (warm-up, tools)."""
+    def search(self, request: SearchRequest, record: bool = True, synonyms: SynonymIndex | None = None) -> SearchResult:
+        """Answer one search. `record=False` keeps it out of the search log (warm-up, tools);
+        `synonyms` replaces the approved ones (what-if: the impact of a suggestion)."""
         started = time.perf_counter()
         snapshot = self._snapshot
         affinities, segment = self._visitor(request)
         with snapshot._lock:
-            ctx = self._run(request, snapshot, correct_short_words=False, affinities=affinities)
+            ctx = self._run(request, snapshot, correct_short_words=False, affinities=affinities, synonyms=synonyms)
             corrected = ctx.plan.corrected_text
             if not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip():
                 # Zero results: correct short words too ("did you mean"), then search again.
-                retry = self._run(request, snapshot, correct_short_words=True, affinities=affinities)
+                retry = self._run(request, snapshot, correct_short_words=True, affinities=affinities, synonyms=synonyms)
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
             result = self._shape(ctx, corrected)
         result.segment = segment.key()
+        result.applied_synonyms = list(ctx.plan.applied_synonyms)
         result.personalized = bool(affinities)
         if result.debug is not None:
             result.debug["segment"] = segment.model_dump(mode="json")
@@ -331,14 +384,17 @@ class SearchEngine:
             self.search_log.record(request, result)
         return result
 
-    def _plan(self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool) -> QueryPlan:
-        # The plan depends on the text, the snapshot's vocabulary and terms (generation) and
-        # settings fixed for the engine's life; stages only read it.
-        key = (request.q, request.prefix, correct_short_words, snapshot.generation, id(snapshot))
+    def _plan(
+        self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool, synonyms: SynonymIndex
+    ) -> QueryPlan:
+        # The plan depends on the text, the snapshot's vocabulary and terms (generation), the
+        # approved synonyms (version) and settings fixed for the engine's life; stages only read it.
+        key = (request.q, request.prefix, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
         plan: QueryPlan | None = self._plans.get(key)
         if plan is None:
             plan = plan_query(
-                request.q, snapshot.vocabulary, snapshot.searcher, self.settings.ranking, request.prefix, correct_short_words
+                request.q, snapshot.vocabulary, snapshot.searcher, self.settings.ranking, request.prefix,
+                correct_short_words, synonyms,
             )
             self._plans.put(key, plan)
         return plan
@@ -360,9 +416,15 @@ class SearchEngine:
         return (affinities if request.personalize else Affinities()), segment
 
     def _run(
-        self, request: SearchRequest, snapshot: Snapshot, correct_short_words: bool, affinities: Affinities | None = None
+        self,
+        request: SearchRequest,
+        snapshot: Snapshot,
+        correct_short_words: bool,
+        affinities: Affinities | None = None,
+        synonyms: SynonymIndex | None = None,
     ) -> SearchContext:
-        plan = self._plan(request, snapshot, correct_short_words)
+        synonyms = synonyms if synonyms is not None else self._synonym_index
+        plan = self._plan(request, snapshot, correct_short_words, synonyms)
         ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan)
         if affinities is not None:
             ctx.affinities = affinities
@@ -373,7 +435,7 @@ class SearchEngine:
             # Nothing searchable (only punctuation or emoji): an honest empty page.
             ctx.candidates = Candidates.empty()
             return ctx
-        key = (plan.text, plan.prefix, request.mode, correct_short_words, snapshot.generation, id(snapshot))
+        key = (plan.text, plan.prefix, request.mode, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
         cached: _Retrieved | None = self._retrieved.get(key)
         skip = ("lexical", "semantic")
         if cached is None:
@@ -430,14 +492,14 @@ class SearchEngine:
         ctx.timings_ms[stage.name] = round((time.perf_counter() - started) * 1000, 3)
 
     def _query_vector(self, plan: QueryPlan) -> np.ndarray:
-        vector = self._vectors.get(plan.text)
+        vector = self._vectors.get(plan.semantic_text)
         if vector is None:
-            vector = self._embedder.encode_query(plan.text)
-            self._vectors.put(plan.text, vector)
+            vector = self._embedder.encode_query(plan.semantic_text)
+            self._vectors.put(plan.semantic_text, vector)
         return vector
 
     def _start_query_vector(self, plan: QueryPlan) -> np.ndarray | Future:
-        vector = self._vectors.get(plan.text)
+        vector = self._vectors.get(plan.semantic_text)
         if vector is not None:
             return vector
         return self._encoder.submit(self._query_vector, plan)
@@ -494,6 +556,7 @@ class SearchEngine:
                     for t in ctx.plan.terms
                 ],
                 "prefix": ctx.plan.prefix,
+                "synonyms": ctx.plan.applied_synonyms,
                 "stages": [s.name for s in self.stages],
                 "timings_ms": ctx.timings_ms,
                 "lexical_matches": ctx.lexical_total,

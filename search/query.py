@@ -8,6 +8,7 @@ input can raise a syntax error.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import tantivy
@@ -46,7 +47,9 @@ class Alternative:
     word: str
     stem: str
     weight: float  # 1.0 for the word itself, less for corrections and completions
-    kind: str  # "exact" | "typo" | "prefix"
+    kind: str  # "exact" | "typo" | "prefix" | "synonym"
+    # A phrase ("t shirt", a synonym "sofa bed") matches when all its stems are in one field.
+    extra_stems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,12 +70,46 @@ class QueryPlan:
     text: str  # normalised query
     terms: list[QueryTerm]
     prefix: bool
+    # Approved synonyms used ("sneakers → trainers"), and the text the semantic side encodes
+    # (the query plus what the synonyms say it means, when they apply).
+    applied_synonyms: list[str] = field(default_factory=list)
+    semantic_text: str = ""
+
+    def __post_init__(self) -> None:
+        self.semantic_text = self.semantic_text or self.text
 
     @property
     def corrected_text(self) -> str | None:
         if not any(t.correction for t in self.terms):
             return None
         return " ".join(t.correction or t.word for t in self.terms)
+
+
+class SynonymIndex:
+    """Approved synonyms as lookups: typed phrase (1-3 words) -> what it should also find."""
+
+    MAX_WORDS = 3
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = (), version: int = 0) -> None:
+        self.version = version
+        self.targets: dict[tuple[str, ...], list[str]] = {}
+        for typed, target in pairs:
+            key = tuple(words(typed))
+            if key and len(key) <= self.MAX_WORDS and words(target):
+                self.targets.setdefault(key, [])
+                if target not in self.targets[key]:
+                    self.targets[key].append(target)
+
+    def __bool__(self) -> bool:
+        return bool(self.targets)
+
+    def match(self, chosen: list[str], at: int) -> tuple[int, list[str]]:
+        """The longest typed phrase starting at `at`: (its length, its targets), or (0, [])."""
+        for length in range(min(self.MAX_WORDS, len(chosen) - at), 0, -1):
+            found = self.targets.get(tuple(chosen[at : at + length]))
+            if found:
+                return length, found
+        return 0, []
 
 
 def plan_query(
@@ -82,6 +119,7 @@ def plan_query(
     settings: RankingSettings,
     prefix: bool | None = None,
     correct_short_words: bool = False,
+    synonyms: SynonymIndex | None = None,
 ) -> QueryPlan:
     """Words to search for, each with the alternatives it may match.
 
@@ -96,12 +134,31 @@ def plan_query(
     meaningful = [w for w in all_words if w not in STOPWORDS]
     chosen = meaningful or all_words
     terms: list[QueryTerm] = []
-    for position, word in enumerate(chosen):
+    applied: list[str] = []
+    position = -1
+    while position + 1 < len(chosen):
+        position += 1
+        word = chosen[position]
+        length, targets = synonyms.match(chosen, position) if synonyms else (0, [])
+        if length > 1:  # a typed phrase with synonyms becomes one term
+            phrase = " ".join(chosen[position : position + length])
+            term = QueryTerm(phrase)
+            exact = _phrase_alternative(phrase, 1.0, "exact")
+            if exact:
+                term.alternatives.append(exact)
+            _add_synonyms(term, phrase, targets, settings.synonym_weight, applied)
+            position += length - 1
+            if term.alternatives:
+                terms.append(term)
+            continue
         term = QueryTerm(word)
         word_stem = stem(word)
         known = word in vocabulary or (word_stem is not None and _indexed(searcher, word_stem))
         if word_stem:
             term.alternatives.append(Alternative(word, word_stem, 1.0, "exact"))
+        if targets:
+            _add_synonyms(term, word, targets, settings.synonym_weight, applied)
+            known = True  # the merchandiser said what it means: no guessing at typos
         is_last = position == len(chosen) - 1 and chosen[-1] == all_words[-1]
         if not known:
             min_length = 3 if correct_short_words else settings.fuzzy_min_length
@@ -124,7 +181,28 @@ def plan_query(
                     )
         if term.alternatives:
             terms.append(term)
-    return QueryPlan(text=text, terms=terms, prefix=prefix)
+    semantic_text = text
+    if applied:
+        extra = [a.split(" → ", 1)[1] for a in applied]
+        semantic_text = " ".join([text, *dict.fromkeys(extra)])
+    return QueryPlan(text=text, terms=terms, prefix=prefix, applied_synonyms=applied, semantic_text=semantic_text)
+
+
+def _phrase_alternative(phrase: str, weight: float, kind: str) -> Alternative | None:
+    stems = [s for s in (stem(w) for w in words(phrase)) if s]
+    if not stems:
+        return None
+    return Alternative(phrase, stems[0], weight, kind, tuple(stems[1:]))
+
+
+def _add_synonyms(term: QueryTerm, typed: str, targets: list[str], weight: float, applied: list[str]) -> None:
+    seen = {(a.stem, a.extra_stems) for a in term.alternatives}
+    for target in targets:
+        alternative = _phrase_alternative(target, weight, "synonym")
+        if alternative and (alternative.stem, alternative.extra_stems) not in seen:
+            seen.add((alternative.stem, alternative.extra_stems))
+            term.alternatives.append(alternative)
+            applied.append(f"{typed} → {target}")
 
 
 def _indexed(searcher: tantivy.Searcher, term: str) -> bool:

@@ -48,6 +48,8 @@ class RankingSettings(BaseModel):
     # Search-as-you-type: prefixes of at least this many characters complete the last word.
     prefix_min_length: int = Field(default=2, ge=1)
     max_query_terms: int = Field(default=32, ge=1)
+    # An approved synonym matches at this weight (the shopper's own word ranks a little higher).
+    synonym_weight: float = Field(default=0.9, ge=0, le=1)
 
     @field_validator("stages")
     @classmethod
@@ -124,6 +126,17 @@ class AnalyticsSettings(BaseModel):
     abandoned_webhook_url: str | None = None
 
 
+class SynonymSettings(BaseModel):
+    # A shopper's word maps to the closest catalog term only if at least this similar.
+    semantic_threshold: float = Field(default=0.5, ge=-1, le=1)
+    # Optional generative provider: any OpenAI-compatible endpoint (off while llm_url is unset).
+    llm_url: str | None = None
+    llm_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_max_queries: int = Field(default=50, ge=1)
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -145,6 +158,7 @@ class Settings(BaseSettings):
     personalization: PersonalizationSettings = Field(default_factory=PersonalizationSettings)
     stock: StockSettings = Field(default_factory=StockSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    synonyms: SynonymSettings = Field(default_factory=SynonymSettings)
     # Behavioural data (events, profiles, search log, synonyms). None: `<index_dir>/state`.
     data_dir: Path | None = None
     query_cache_size: int = Field(default=10_000, ge=0)

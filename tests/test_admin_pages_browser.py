@@ -51,9 +51,12 @@ def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPat
     settings = Settings(index_dir=target, server={"admin_key": KEY})
     engine = SearchEngine(target, settings, embedder=embedder)
     # Seeded searches: two zero-result queries (one searched three times) and ordinary ones.
-    for query in ["quorple zint"] * 3 + ["zorbflake", "dress", "dress", "linen shirt"]:
+    for query in ["quorple zint"] * 3 + ["zorbflake", "gumboots", "settee", "dress", "dress", "linen shirt"]:
         engine.search(SearchRequest(q=query, visitor_id="seed-visitor"))
     engine.search_log.flush()
+    from synonyms.generators import suggest
+
+    assert {(tuple(s.terms), tuple(s.targets)) for s in suggest(engine)} >= {(("gumboots",), ("boots",)), (("settee",), ("set",))}
     port = _free_port()
     config = uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
@@ -100,11 +103,11 @@ def test_report_page_asks_for_the_key_then_shows_seeded_zero_result_queries(serv
     assert browser.title.startswith("Search reports")
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")
     by_query = {row.get_attribute("data-query"): row.text for row in rows}
-    assert set(by_query) == {"quorple zint", "zorbflake"}
+    assert set(by_query) == {"quorple zint", "zorbflake", "gumboots", "settee"}
     assert by_query["quorple zint"].split()[2] == "3"  # searches column
     assert "still no results" in by_query["zorbflake"]
     # Both charts are drawn: a bar per zero-result query, a line per series.
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-results svg rect.bar")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-results svg rect.bar")) == 4
     assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-over-time svg polyline")) == 2
     top = [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "tr.top-row")]
     assert top[0] == "quorple" and "dress" in top
@@ -118,5 +121,41 @@ def test_report_page_period_links_work(server, browser) -> None:
     browser.get(f"{base}/admin/login?key={KEY}")
     browser.find_element(By.LINK_TEXT, "24 hours").click()
     assert "since=24h" in browser.current_url
-    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")) == 4
+    assert _console_errors(browser) == []
+
+
+def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from synonyms.store import Status
+
+    base, engine = server
+    browser.get(f"{base}/admin/login?key={KEY}&next=/admin/synonyms")
+    assert browser.title.startswith("Synonyms")
+    rows = {r.find_element(By.CSS_SELECTOR, "input.terms").get_attribute("value"): r
+            for r in browser.find_elements(By.CSS_SELECTOR, "tr.synonym-row")}
+    assert {"gumboots", "settee"} <= set(rows)
+    gum = rows["gumboots"]
+    assert "similarity" in gum.find_element(By.CSS_SELECTOR, ".evidence").text
+    assert "rescues 1 of 1 zero-result searches" in gum.find_element(By.CSS_SELECTOR, ".impact").text
+    gum_id = int(gum.get_attribute("data-id"))
+    # Edit before approving: one more word shoppers use.
+    terms = gum.find_element(By.CSS_SELECTOR, "input.terms")
+    terms.clear()
+    terms.send_keys("gumboots, wellingtons")
+    gum.find_element(By.CSS_SELECTOR, "button.approve").click()
+    WebDriverWait(browser, 10).until(ec.staleness_of(gum))
+    settee = rows["settee"]
+    settee_id = int(settee.get_attribute("data-id"))
+    settee.find_element(By.CSS_SELECTOR, "button.reject").click()
+    WebDriverWait(browser, 10).until(ec.staleness_of(settee))
+    approved = engine.synonyms.get(gum_id)
+    assert (approved.status, approved.terms, approved.targets) == (Status.approved, ["gumboots", "wellingtons"], ["boots"])
+    assert engine.synonyms.get(settee_id).status == Status.rejected
+    assert engine.search(SearchRequest(q="wellingtons"), record=False).total > 0
+    browser.get(f"{base}/admin/synonyms?status=approved")
+    assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.synonym-row")] == [str(gum_id)]
     assert _console_errors(browser) == []

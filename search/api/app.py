@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from search.api import routes_catalog, routes_reports, routes_search, routes_visitors
+from search.api import (
+    routes_catalog,
+    routes_reports,
+    routes_search,
+    routes_synonyms,
+    routes_visitors,
+)
 from search.engine import SearchEngine
 from search.settings import Settings
 
@@ -86,4 +92,5 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.include_router(routes_catalog.router)
     app.include_router(routes_visitors.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_synonyms.router)
     return app

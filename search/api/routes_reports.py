@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,9 +83,9 @@ def admin_page_guard(request: Request) -> Response | None:
     if is_admin(request, request.headers.get("x-admin-key")):
         return None
     return HTMLResponse(
-        "<!doctype html><title>Vitrine admin</title><form action='/admin/login'>"
+        "<!doctype html><title>Vitrine admin</title><link rel='icon' href='data:,'><form action='/admin/login'>"
         "<label>Admin key <input name='key' type='password'></label>"
-        f"<input type='hidden' name='next' value='{request.url.path}'><button>Open</button></form>",
+        f"<input type='hidden' name='next' value='{html.escape(request.url.path, quote=True)}'><button>Open</button></form>",
         status_code=401,
     )
 

@@ -32,6 +32,11 @@ class LexicalRetrieval:
             for alt in term.alternatives:
                 for field_name, boost in ranking.field_boosts.items():
                     query = tantivy.Query.term_query(schema, field_name, alt.stem, index_option="freq")
+                    if alt.extra_stems:  # a phrase: every word in the same field
+                        query = tantivy.Query.boolean_query(
+                            [(_MUST, query)]
+                            + [(_MUST, tantivy.Query.term_query(schema, field_name, s, index_option="freq")) for s in alt.extra_stems]
+                        )
                     clauses.append((_SHOULD, tantivy.Query.boost_query(query, boost * alt.weight)))
             groups.append(tantivy.Query.boolean_query(clauses))
         searcher = snapshot.searcher

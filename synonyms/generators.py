@@ -1,0 +1,363 @@
+"""Synonym suggestion generators, each proposing candidates with evidence and a confidence.
+
+They read the search log (zero-result and low-click queries) and the catalog vocabulary:
+  - semantic: a word shoppers use that the catalog never does, mapped to the catalog word or
+    phrase closest in meaning (same embedding model as the index);
+  - behavioural: within a visit, a failed search (no results, or no click) followed shortly
+    by a successful one suggests the pair;
+  - lexical: British/American spelling, plural/singular, compound splits ("tshirt" / "t shirt"),
+    and spelling variants, towards words the catalog uses;
+  - generative (off by default): any OpenAI-compatible chat endpoint, asked for the catalog's
+    words for a query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import structlog
+
+from search.analytics.reports import attribute
+from search.analytics.store import LoggedSearch
+from search.query import STOPWORDS, words
+from synonyms.store import Kind, Status, Synonym
+
+if TYPE_CHECKING:
+    from search.engine import SearchEngine
+
+log = structlog.get_logger("vitrine.synonyms")
+
+GENERATORS = ("lexical", "semantic", "behavioural", "generative")
+
+# British -> American whole words the suffix rules below do not cover.
+_SPELLING_PAIRS = {
+    "grey": "gray", "jewellery": "jewelry", "pyjamas": "pajamas", "aluminium": "aluminum", "tyre": "tire",
+    "moustache": "mustache", "plough": "plow", "cheque": "check", "mould": "mold", "sulphur": "sulfur",
+}
+_SUFFIX_RULES = [("our", "or"), ("ise", "ize"), ("yse", "yze"), ("tre", "ter"), ("ogue", "og"), ("ence", "ense"),
+                 ("lled", "led"), ("lling", "ling"), ("ising", "izing"), ("ised", "ized")]
+
+
+@dataclass
+class FailedQuery:
+    """A normalized query that failed shoppers: searches with no results or no click."""
+
+    query: str
+    zero_result_searches: int = 0
+    no_click_searches: int = 0
+    visitors: set[str] = field(default_factory=set)
+
+    @property
+    def searches(self) -> int:
+        return self.zero_result_searches + self.no_click_searches
+
+
+def failed_queries(engine: SearchEngine, since: float, min_low_click_searches: int = 3) -> dict[str, FailedQuery]:
+    """Zero-result queries, and queries with results but no click in any of several searches."""
+    log_ = engine.search_log
+    log_.flush()
+    searches = list(log_.between(since))
+    window = engine.settings.analytics.attribution_window_minutes * 60.0
+    outcomes = attribute(searches, engine.visitors.events.between(since), window)
+    failed: dict[str, FailedQuery] = {}
+    shown: Counter[str] = Counter()
+    clicked: set[str] = set()
+    for s in searches:
+        if s.total == 0:
+            item = failed.setdefault(s.normalized, FailedQuery(s.normalized))
+            item.zero_result_searches += 1
+            if s.visitor_id:
+                item.visitors.add(s.visitor_id)
+        else:
+            shown[s.normalized] += 1
+            if s.search_id in outcomes:
+                clicked.add(s.normalized)
+    for query, count in shown.items():
+        if query not in clicked and count >= min_low_click_searches:
+            failed.setdefault(query, FailedQuery(query)).no_click_searches += count
+    return failed
+
+
+def unknown_words(engine: SearchEngine, query: str) -> list[str]:
+    vocabulary = engine.snapshot.vocabulary
+    return [w for w in words(query) if w not in STOPWORDS and not w.isdigit() and len(w) > 2 and w not in vocabulary]
+
+
+def _candidate(typed: str, target: str, source: str, confidence: float, evidence: dict[str, Any]) -> Synonym:
+    return Synonym(0, Kind.one_way, [typed], [target], Status.pending, source, round(float(confidence), 4), evidence)
+
+
+# ---- lexical ---------------------------------------------------------------------------------
+
+
+def spelling_variants(word: str) -> list[tuple[str, str]]:
+    """(variant, rule) pairs across British/American spelling and number."""
+    out = []
+    reverse = {v: k for k, v in _SPELLING_PAIRS.items()}
+    for table in (_SPELLING_PAIRS, reverse):
+        if word in table:
+            out.append((table[word], "british/american"))
+    for british, american in _SUFFIX_RULES:
+        for a, b in ((british, american), (american, british)):
+            if word.endswith(a) and len(word) > len(a) + 2:
+                out.append((word[: -len(a)] + b, "british/american"))
+    if word.endswith("ies") and len(word) > 4:
+        out.append((word[:-3] + "y", "plural/singular"))
+    if word.endswith("es") and len(word) > 4:
+        out.append((word[:-2], "plural/singular"))
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        out.append((word[:-1], "plural/singular"))
+    if word.endswith("y") and len(word) > 3:
+        out.append((word[:-1] + "ies", "plural/singular"))
+    out.append((word + "s", "plural/singular"))
+    out.append((word + "es", "plural/singular"))
+    return out
+
+
+def lexical(engine: SearchEngine, failed: dict[str, FailedQuery]) -> list[Synonym]:
+    vocabulary = engine.snapshot.vocabulary
+    candidates = []
+    for item in failed.values():
+        typed_words = words(item.query)
+        for word in unknown_words(engine, item.query):
+            evidence = {"queries": [item.query], "searches": item.searches}
+            found = False
+            for variant, rule in spelling_variants(word):
+                if variant in vocabulary:
+                    candidates.append(_candidate(word, variant, "lexical", 0.9 if rule == "british/american" else 0.85,
+                                                 {**evidence, "rule": rule, "catalog_uses": vocabulary.counts[variant]}))
+                    found = True
+                    break
+            if found:
+                continue
+            # Compound: "tshirt" -> "t shirt" when the catalog uses both parts.
+            for cut in range(1, len(word)):
+                left, right = word[:cut], word[cut:]
+                if left in vocabulary and right in vocabulary and len(right) > 2:
+                    candidates.append(_candidate(word, f"{left} {right}", "lexical", 0.8,
+                                                 {**evidence, "rule": "compound split"}))
+                    found = True
+                    break
+            if found:
+                continue
+            corrections = vocabulary.correct(word, 2)
+            if corrections:
+                fixed, distance = corrections[0]
+                candidates.append(_candidate(word, fixed, "lexical", 0.7 if distance == 1 else 0.55,
+                                             {**evidence, "rule": f"spelling ({distance} edit{'s' if distance > 1 else ''})"}))
+        # Compound join: "t shirt" typed, "tshirt" in the catalog.
+        for a, b in zip(typed_words, typed_words[1:], strict=False):
+            joined = a + b
+            if joined in vocabulary and not (a in vocabulary and b in vocabulary):
+                candidates.append(_candidate(f"{a} {b}", joined, "lexical", 0.8,
+                                             {"queries": [item.query], "searches": item.searches, "rule": "compound join"}))
+    return candidates
+
+
+# ---- semantic --------------------------------------------------------------------------------
+
+
+class CatalogTerms:
+    """The catalog's words and phrases (category names, attribute values) with embeddings."""
+
+    def __init__(self, engine: SearchEngine, min_count: int = 2) -> None:
+        snapshot = engine.snapshot
+        counts = snapshot.vocabulary.counts
+        terms = {w for w, c in counts.items() if c >= min_count and len(w) > 2 and not w.isdigit() and w not in STOPWORDS}
+        for product in snapshot.products:
+            if product is None:
+                continue
+            for name in product.categories:
+                terms.add(name.lower())
+            for value in product.attributes.values():
+                if len(value) < 40:
+                    terms.add(value.lower())
+        self.terms = sorted(t for t in terms if t.strip())
+        self.vectors = engine.embedder.encode(self.terms) if self.terms else np.zeros((0, 1), np.float32)
+        self.generation = (id(snapshot), snapshot.generation)
+
+    def nearest(self, vector: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+        if not self.terms:
+            return []
+        scores = self.vectors @ vector
+        top = np.argsort(-scores)[:k]
+        return [(self.terms[i], float(scores[i])) for i in top]
+
+
+_TERMS_CACHE: dict[int, CatalogTerms] = {}
+
+
+def catalog_terms(engine: SearchEngine) -> CatalogTerms:
+    cached = _TERMS_CACHE.get(id(engine))
+    snapshot = engine.snapshot
+    if cached is None or cached.generation != (id(snapshot), snapshot.generation):
+        cached = CatalogTerms(engine)
+        _TERMS_CACHE.clear()
+        _TERMS_CACHE[id(engine)] = cached
+    return cached
+
+
+def semantic(engine: SearchEngine, failed: dict[str, FailedQuery], threshold: float = 0.5) -> list[Synonym]:
+    terms = catalog_terms(engine)
+    candidates = []
+    for item in failed.values():
+        for word in unknown_words(engine, item.query):
+            neighbours = [(t, s) for t, s in terms.nearest(engine.embedder.encode_query(word), k=4) if t != word]
+            if neighbours and neighbours[0][1] >= threshold:
+                target, score = neighbours[0]
+                candidates.append(_candidate(word, target, "semantic", score, {
+                    "queries": [item.query], "searches": item.searches, "cosine": round(score, 4),
+                    "neighbours": [[t, round(s, 4)] for t, s in neighbours],
+                }))
+    return candidates
+
+
+# ---- behavioural -----------------------------------------------------------------------------
+
+
+def behavioural(engine: SearchEngine, since: float, window_seconds: float = 300.0) -> list[Synonym]:
+    """Failed search, then within `window_seconds` in the same visit a search that got a click."""
+    log_ = engine.search_log
+    log_.flush()
+    searches = [s for s in log_.between(since) if s.visitor_id]
+    outcomes = attribute(searches, engine.visitors.events.between(since), engine.settings.analytics.attribution_window_minutes * 60.0)
+    by_visit: dict[tuple[str, str | None], list[LoggedSearch]] = defaultdict(list)
+    for s in searches:
+        by_visit[(s.visitor_id or "", s.session_id)].append(s)
+    support: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for visit, items in by_visit.items():
+        items.sort(key=lambda s: s.ts)
+        for first, second in zip(items, items[1:], strict=False):
+            failed = first.total == 0 or first.search_id not in outcomes
+            succeeded = second.total > 0 and second.search_id in outcomes
+            if not (failed and succeeded and second.ts - first.ts <= window_seconds):
+                continue
+            if first.normalized == second.normalized:
+                continue
+            a, b = words(first.normalized), words(second.normalized)
+            if len(a) == len(b):
+                diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+                if len(diff) == 1:  # "red couch" then "red sofa": couch -> sofa
+                    support[diff[0]].append(visit[0])
+                    continue
+            if len(a) <= 3 and len(b) <= 3:
+                support[(first.normalized, second.normalized)].append(visit[0])
+    candidates = []
+    for (typed, target), visitors in support.items():
+        sessions = len(visitors)
+        candidates.append(_candidate(typed, target, "behavioural", 1 - 1 / (1 + sessions), {
+            "sessions": sessions, "visitors": len(set(visitors)), "rule": "failed search followed by a clicked one",
+        }))
+    return candidates
+
+
+# ---- generative (optional) -------------------------------------------------------------------
+
+
+def generative(engine: SearchEngine, failed: dict[str, FailedQuery]) -> list[Synonym]:
+    """Ask an OpenAI-compatible chat endpoint (synonyms.llm_url) for the catalog's words."""
+    config = engine.settings.synonyms
+    if not config.llm_url:
+        return []
+    categories = Counter(c for p in engine.snapshot.products if p is not None for c in p.categories)
+    context = ", ".join(name for name, _ in categories.most_common(60))
+    candidates = []
+    for item in list(failed.values())[: config.llm_max_queries]:
+        prompt = (
+            f"A shopper searched an online shop for: {item.query!r} and found nothing useful. The shop's catalog "
+            f"uses these category names: {context}. Reply with JSON only: a list of objects "
+            '{"typed": <word from the query>, "catalog": <word or short phrase the catalog likely uses>}.'
+        )
+        body = json.dumps({"model": config.llm_model, "messages": [{"role": "user", "content": prompt}], "temperature": 0})
+        request = urllib.request.Request(
+            config.llm_url.rstrip("/") + "/chat/completions", data=body.encode(), method="POST",
+            headers={"content-type": "application/json", **({"authorization": f"Bearer {config.llm_key}"} if config.llm_key else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=config.llm_timeout_seconds) as response:
+                content = json.loads(response.read())["choices"][0]["message"]["content"]
+            pairs = json.loads(re.sub(r"^```(json)?|```$", "", content.strip(), flags=re.M))
+        except Exception as error:  # an optional helper: never fail the other generators
+            log.warning("generative synonym provider failed", error=str(error))
+            continue
+        for pair in pairs if isinstance(pairs, list) else []:
+            typed, target = str(pair.get("typed", "")).lower().strip(), str(pair.get("catalog", "")).lower().strip()
+            if typed and target and typed != target and typed in item.query:
+                candidates.append(_candidate(typed, target, "generative", 0.5, {"queries": [item.query], "model": config.llm_model}))
+    return candidates
+
+
+# ---- running them ----------------------------------------------------------------------------
+
+
+def merge(candidates: list[Synonym]) -> list[Synonym]:
+    """One candidate per (typed, target): the sources' evidence side by side, best confidence."""
+    merged: dict[str, Synonym] = {}
+    for candidate in candidates:
+        key = candidate.key()
+        if key not in merged:
+            candidate.evidence = {candidate.source: candidate.evidence}
+            merged[key] = candidate
+            continue
+        existing = merged[key]
+        existing.evidence.setdefault(candidate.source, candidate.evidence)
+        if candidate.confidence > existing.confidence:
+            existing.confidence, existing.source = candidate.confidence, candidate.source
+        # Agreement between independent generators is evidence in itself.
+        existing.confidence = round(min(1.0, existing.confidence + 0.05), 4)
+    return list(merged.values())
+
+
+def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQuery]) -> dict[str, Any]:
+    """How many logged zero-result searches the candidate would have rescued (re-run now)."""
+    from search.models import SearchRequest
+
+    index = engine.synonym_index_with(candidate.pairs())
+    typed = {t for t in candidate.terms}
+    rescued_queries = []
+    rescued = affected = 0
+    for item in failed.values():
+        if not item.zero_result_searches or not any(t in item.query for t in typed):
+            continue
+        affected += item.zero_result_searches
+        result = engine.search(SearchRequest(q=item.query, limit=0), record=False, synonyms=index)
+        if result.total > 0:
+            rescued += item.zero_result_searches
+            rescued_queries.append({"query": item.query, "searches": item.zero_result_searches, "now_results": result.total})
+    return {"zero_result_searches": affected, "rescued_searches": rescued, "rescued_queries": rescued_queries}
+
+
+def suggest(engine: SearchEngine, since: float | None = None, generators: tuple[str, ...] = ("lexical", "semantic", "behavioural", "generative")) -> list[Synonym]:
+    """Run the generators over the search log since `since` and store new pending suggestions."""
+    unknown = [g for g in generators if g not in GENERATORS]
+    if unknown:
+        raise ValueError(f"unknown generator(s) {unknown}: choose from {', '.join(GENERATORS)}")
+    since = since if since is not None else time.time() - 30 * 86400
+    failed = failed_queries(engine, since)
+    candidates: list[Synonym] = []
+    if "lexical" in generators:
+        candidates += lexical(engine, failed)
+    if "semantic" in generators:
+        candidates += semantic(engine, failed, engine.settings.synonyms.semantic_threshold)
+    if "behavioural" in generators:
+        candidates += behavioural(engine, since)
+    if "generative" in generators:
+        candidates += generative(engine, failed)
+    store = engine.synonyms
+    created = []
+    for candidate in merge(candidates):
+        if store.known(candidate):
+            continue
+        candidate.impact = impact(engine, candidate, failed)
+        stored = store.suggest(candidate)
+        if stored is not None:
+            created.append(stored)
+    log.info("synonyms suggested", failed_queries=len(failed), candidates=len(candidates), new=len(created))
+    return created

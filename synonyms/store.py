@@ -1,0 +1,319 @@
+"""Synonym entries, their review workflow and its audit trail, in SQLite.
+
+An entry is either one-way (`sneakers => trainers`: a search for sneakers also finds
+trainers) or equivalent (`couch, sofa`: each finds the others). Suggestions arrive `pending`;
+a person approves (optionally editing), rejects, or reverts a decision. Every change is one
+transaction writing the entry and an audit row, with `synchronous=FULL`: an acknowledged
+decision survives a crash. A rejected pair is remembered and never suggested again.
+
+Only approved entries reach search (`approved()`); `version()` changes with every decision so
+a search process notices within its refresh interval.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from search.query import normalize
+
+SYNONYMS_FILE = "synonyms.db"
+
+
+class Kind(StrEnum):
+    one_way = "one_way"
+    equivalent = "equivalent"
+
+
+class Status(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class SynonymError(ValueError):
+    """A request the store refuses, with a reason a person can act on."""
+
+
+def clean_terms(terms: list[str]) -> list[str]:
+    out = [normalize(t) for t in terms]
+    return list(dict.fromkeys(t for t in out if t))
+
+
+@dataclass
+class Synonym:
+    id: int
+    kind: Kind
+    # one_way: `terms` are what shoppers type, `targets` what they should also find.
+    # equivalent: `terms` are interchangeable, `targets` is empty.
+    terms: list[str]
+    targets: list[str]
+    status: Status
+    source: str  # semantic | behavioural | lexical | generative | manual | import
+    confidence: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    impact: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str | None = None
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(what is typed, what is also found) pairs this entry adds to search."""
+        if self.kind == Kind.one_way:
+            return [(t, target) for t in self.terms for target in self.targets]
+        return [(a, b) for a in self.terms for b in self.terms if a != b]
+
+    def key(self) -> str:
+        """Identity for duplicate and rejected-pair checks."""
+        if self.kind == Kind.one_way:
+            return f"{'|'.join(sorted(self.terms))}=>{'|'.join(sorted(self.targets))}"
+        return "~".join(sorted(self.terms))
+
+    def solr(self) -> str:
+        if self.kind == Kind.one_way:
+            return f"{', '.join(self.terms)} => {', '.join(self.targets)}"
+        return ", ".join(self.terms)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"], data["status"] = self.kind.value, self.status.value
+        return data
+
+
+def validate(kind: Kind, terms: list[str], targets: list[str]) -> tuple[list[str], list[str]]:
+    terms, targets = clean_terms(terms), clean_terms(targets)
+    if kind == Kind.one_way:
+        if not terms or not targets:
+            raise SynonymError("a one-way synonym needs terms (what shoppers type) and targets (what they should find)")
+        if set(terms) & set(targets):
+            raise SynonymError("a one-way synonym's targets must differ from its terms")
+    else:
+        if targets:
+            terms = list(dict.fromkeys(terms + targets))
+            targets = []
+        if len(terms) < 2:
+            raise SynonymError("an equivalent synonym needs at least two different terms")
+    return terms, targets
+
+
+_COLUMNS = "id, kind, terms, targets, status, source, confidence, evidence, impact, created_at, decided_by, decided_at, note"
+
+
+class SynonymStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS synonyms (
+                id INTEGER PRIMARY KEY, kind TEXT NOT NULL, terms TEXT NOT NULL, targets TEXT NOT NULL,
+                status TEXT NOT NULL, source TEXT NOT NULL, confidence REAL NOT NULL DEFAULT 0,
+                evidence TEXT NOT NULL DEFAULT '{}', impact TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL,
+                decided_by TEXT, decided_at REAL, note TEXT, key TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS synonyms_status ON synonyms(status);
+            CREATE INDEX IF NOT EXISTS synonyms_key ON synonyms(key);
+            CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY, synonym_id INTEGER NOT NULL, ts REAL NOT NULL, actor TEXT NOT NULL,
+                action TEXT NOT NULL, before TEXT, after TEXT, note TEXT
+            );
+            CREATE TABLE IF NOT EXISTS rejected_pairs (pair TEXT PRIMARY KEY, synonym_id INTEGER NOT NULL);
+            """
+        )
+        self._lock = threading.Lock()
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def _row(self, row: tuple) -> Synonym:
+        (id_, kind, terms, targets, status, source, confidence, evidence, impact, created, by, at, note) = row
+        return Synonym(id_, Kind(kind), json.loads(terms), json.loads(targets), Status(status), source, confidence,
+                       json.loads(evidence), json.loads(impact), created, by, at, note)
+
+    def get(self, synonym_id: int) -> Synonym:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM synonyms WHERE id = ?", (synonym_id,)).fetchone()
+        if row is None:
+            raise KeyError(synonym_id)
+        return self._row(row)
+
+    def list(self, status: Status | None = None) -> list[Synonym]:
+        sql = f"SELECT {_COLUMNS} FROM synonyms"
+        args: tuple = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status.value,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY confidence DESC, id", args).fetchall()
+        return [self._row(r) for r in rows]
+
+    def approved(self) -> list[Synonym]:
+        return self.list(Status.approved)
+
+    def version(self) -> int:
+        """Changes with every decision (the audit trail only grows)."""
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
+
+    def audit(self, synonym_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, actor, action, before, after, note FROM audit WHERE synonym_id = ? ORDER BY seq", (synonym_id,)
+            ).fetchall()
+        return [{"ts": ts, "actor": actor, "action": action, "before": json.loads(before) if before else None,
+                 "after": json.loads(after) if after else None, "note": note} for ts, actor, action, before, after, note in rows]
+
+    def is_rejected(self, pair: tuple[str, str]) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM rejected_pairs WHERE pair = ?", (f"{pair[0]}=>{pair[1]}",)).fetchone() is not None
+
+    def known(self, candidate: Synonym) -> bool:
+        """Already an entry (any status) or one of its pairs was rejected."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM synonyms WHERE key = ?", (candidate.key(),)).fetchone():
+                return True
+        return any(self.is_rejected(pair) for pair in candidate.pairs())
+
+    # ---- writes: one transaction each, with its audit row --------------------------------
+
+    def _write(self, action: str, actor: str, note: str | None, before: Synonym | None, after: Synonym) -> Synonym:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                values = (after.kind.value, json.dumps(after.terms), json.dumps(after.targets), after.status.value,
+                          after.source, after.confidence, json.dumps(after.evidence), json.dumps(after.impact),
+                          after.created_at, after.decided_by, after.decided_at, after.note, after.key())
+                if before is None:
+                    cursor = self._db.execute(
+                        "INSERT INTO synonyms (kind, terms, targets, status, source, confidence, evidence, impact, "
+                        "created_at, decided_by, decided_at, note, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        values,
+                    )
+                    after.id = int(cursor.lastrowid or 0)
+                else:
+                    self._db.execute(
+                        "UPDATE synonyms SET kind=?, terms=?, targets=?, status=?, source=?, confidence=?, evidence=?, "
+                        "impact=?, created_at=?, decided_by=?, decided_at=?, note=?, key=? WHERE id=?",
+                        (*values, after.id),
+                    )
+                if after.status == Status.rejected:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO rejected_pairs(pair, synonym_id) VALUES (?, ?)",
+                        [(f"{a}=>{b}", after.id) for a, b in after.pairs()],
+                    )
+                elif before is not None and before.status == Status.rejected:
+                    self._db.execute("DELETE FROM rejected_pairs WHERE synonym_id = ?", (after.id,))
+                self._db.execute(
+                    "INSERT INTO audit(synonym_id, ts, actor, action, before, after, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (after.id, time.time(), actor, action, json.dumps(before.to_json()) if before else None,
+                     json.dumps(after.to_json()), note),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return after
+
+    def suggest(self, candidate: Synonym) -> Synonym | None:
+        """Store a generator's candidate as pending, unless known or rejected before."""
+        if self.known(candidate):
+            return None
+        candidate.status = Status.pending
+        candidate.created_at = candidate.created_at or time.time()
+        return self._write("suggested", candidate.source, None, None, candidate)
+
+    def create(self, kind: Kind, terms: list[str], targets: list[str], actor: str, note: str | None = None,
+               source: str = "manual") -> Synonym:
+        terms, targets = validate(kind, terms, targets)
+        now = time.time()
+        entry = Synonym(0, kind, terms, targets, Status.approved, source, 1.0, {}, {}, now, actor, now, note)
+        if self.known(entry):
+            existing = [s for s in self.list() if s.key() == entry.key()]
+            if existing and existing[0].status == Status.approved:
+                raise SynonymError(f"this synonym already exists (#{existing[0].id})")
+        return self._write("created", actor, note, None, entry)
+
+    def approve(self, synonym_id: int, actor: str, note: str | None = None, kind: Kind | None = None,
+                terms: list[str] | None = None, targets: list[str] | None = None) -> Synonym:
+        before = self.get(synonym_id)
+        if before.status == Status.approved and terms is None and targets is None and kind is None:
+            raise SynonymError(f"synonym #{synonym_id} is already approved")
+        new_kind = kind or before.kind
+        new_terms, new_targets = validate(
+            new_kind, terms if terms is not None else before.terms,
+            targets if targets is not None else (before.targets if new_kind == Kind.one_way else []),
+        )
+        after = Synonym(**{**before.__dict__, "kind": new_kind, "terms": new_terms, "targets": new_targets,
+                           "status": Status.approved, "decided_by": actor, "decided_at": time.time(), "note": note})
+        edited = (new_kind, new_terms, new_targets) != (before.kind, before.terms, before.targets)
+        return self._write("edited and approved" if edited else "approved", actor, note, before, after)
+
+    def reject(self, synonym_id: int, actor: str, note: str | None = None) -> Synonym:
+        before = self.get(synonym_id)
+        if before.status == Status.rejected:
+            raise SynonymError(f"synonym #{synonym_id} is already rejected")
+        after = Synonym(**{**before.__dict__, "status": Status.rejected, "decided_by": actor,
+                           "decided_at": time.time(), "note": note})
+        return self._write("rejected", actor, note, before, after)
+
+    def revert(self, synonym_id: int, actor: str, note: str | None = None) -> Synonym:
+        """Undo the last decision: back to pending (search stops using it at once if it was approved)."""
+        before = self.get(synonym_id)
+        if before.status == Status.pending:
+            raise SynonymError(f"synonym #{synonym_id} is pending: there is no decision to revert")
+        after = Synonym(**{**before.__dict__, "status": Status.pending, "decided_by": actor,
+                           "decided_at": time.time(), "note": note})
+        return self._write("reverted", actor, note, before, after)
+
+    def set_impact(self, synonym_id: int, impact: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE synonyms SET impact = ? WHERE id = ?", (json.dumps(impact), synonym_id))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# ---- Solr synonyms.txt and JSON --------------------------------------------------------------
+
+
+def parse_solr(text: str) -> list[tuple[Kind, list[str], list[str]]]:
+    """Solr's format: `a, b, c` (equivalent) or `a, b => c` (one-way); `#` comments."""
+    entries = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.count("=>") > 1:
+            raise SynonymError(f"line {number}: more than one '=>'")
+        if "=>" in line:
+            left, right = line.split("=>")
+            terms, targets = _split(left), _split(right)
+            if not terms or not targets:
+                raise SynonymError(f"line {number}: '=>' needs terms on both sides")
+            entries.append((Kind.one_way, terms, targets))
+        else:
+            terms = _split(line)
+            if len(terms) < 2:
+                raise SynonymError(f"line {number}: an equivalent line needs at least two comma-separated terms")
+            entries.append((Kind.equivalent, terms, []))
+    return entries
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip().replace("\\,", ",") for part in text.split(",") if part.strip()]
+
+
+def export_solr(entries: list[Synonym]) -> str:
+    lines = ["# Vitrine approved synonyms (Solr synonyms.txt format)"]
+    lines += [s.solr() for s in entries]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,237 @@
+"""Synonyms: the review workflow and its audit trail, Solr import/export, generators, and the
+end-to-end path from zero-result searches to approved synonyms that change results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.embedding import Embedder
+from search.api.app import create_app
+from search.engine import SearchEngine
+from search.models import SearchRequest
+from search.settings import Settings
+from synonyms.generators import spelling_variants
+from synonyms.store import Kind, Status, SynonymError, SynonymStore, export_solr, parse_solr
+
+ADMIN = {"X-Admin-Key": "k", "X-Admin-User": "maria"}
+
+
+# ---- the store -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SynonymStore]:
+    s = SynonymStore(tmp_path / "synonyms.db")
+    yield s
+    s.close()
+
+
+def _pending(store: SynonymStore, typed: str, target: str):
+    from synonyms.store import Synonym
+
+    return store.suggest(Synonym(0, Kind.one_way, [typed], [target], Status.pending, "semantic", 0.7, {"cosine": 0.7}))
+
+
+def test_decisions_are_audited_with_who_when_and_what_changed(store: SynonymStore) -> None:
+    entry = _pending(store, "couch", "sofas")
+    approved = store.approve(entry.id, "maria", "catalog says sofa", targets=["sofa"])
+    assert (approved.status, approved.targets, approved.decided_by) == (Status.approved, ["sofa"], "maria")
+    reverted = store.revert(entry.id, "tom", "wait for the new range")
+    assert reverted.status == Status.pending
+    trail = store.audit(entry.id)
+    assert [(a["action"], a["actor"]) for a in trail] == [
+        ("suggested", "semantic"), ("edited and approved", "maria"), ("reverted", "tom")]
+    assert trail[1]["before"]["targets"] == ["sofas"] and trail[1]["after"]["targets"] == ["sofa"]
+    assert trail[1]["note"] == "catalog says sofa"
+
+
+def test_rejected_pairs_are_never_suggested_again(store: SynonymStore) -> None:
+    entry = _pending(store, "settee", "set")
+    store.reject(entry.id, "maria")
+    assert _pending(store, "settee", "set") is None
+    assert store.list(Status.pending) == []
+
+
+def test_only_approved_entries_are_served_and_the_version_moves(store: SynonymStore) -> None:
+    entry = _pending(store, "couch", "sofa")
+    before = store.version()
+    assert store.approved() == []
+    store.approve(entry.id, "maria")
+    assert [s.solr() for s in store.approved()] == ["couch => sofa"]
+    assert store.version() > before
+
+
+def test_invalid_edits_are_refused_and_nothing_changes(store: SynonymStore) -> None:
+    entry = _pending(store, "couch", "sofa")
+    with pytest.raises(SynonymError, match="differ"):
+        store.approve(entry.id, "maria", targets=["couch"])
+    with pytest.raises(SynonymError, match="at least two"):
+        store.approve(entry.id, "maria", kind=Kind.equivalent, terms=["couch"], targets=[])
+    assert store.get(entry.id).status == Status.pending
+    with pytest.raises(KeyError):
+        store.approve(999, "maria")
+
+
+def test_decisions_survive_reopening_the_store(tmp_path: Path) -> None:
+    first = SynonymStore(tmp_path / "s.db")
+    entry = _pending(first, "couch", "sofa")
+    first.approve(entry.id, "maria")
+    first.close()
+    again = SynonymStore(tmp_path / "s.db")
+    assert again.get(entry.id).status == Status.approved
+    again.close()
+
+
+def test_solr_format_round_trips_and_reports_bad_lines() -> None:
+    text = "# shop synonyms\ncouch, sofa, settee\nsneakers, trainers => running shoes\n\n"
+    assert parse_solr(text) == [(Kind.equivalent, ["couch", "sofa", "settee"], []),
+                                (Kind.one_way, ["sneakers", "trainers"], ["running shoes"])]
+    with pytest.raises(SynonymError, match="line 2"):
+        parse_solr("a, b\nlonely\n")
+    with pytest.raises(SynonymError, match="line 1"):
+        parse_solr("a => \n")
+
+
+def test_export_writes_solr_lines(store: SynonymStore) -> None:
+    store.create(Kind.equivalent, ["couch", "sofa"], [], "maria")
+    store.create(Kind.one_way, ["gumboots"], ["boots"], "maria")
+    assert export_solr(store.approved()).splitlines()[1:] == ["couch, sofa", "gumboots => boots"]
+
+
+@pytest.mark.parametrize(("word", "variant"), [("color", "colour"), ("gray", "grey"), ("jewelry", "jewellery"),
+                                               ("dresses", "dress"), ("hoody", "hoodies"), ("centre", "center")])
+def test_spelling_variants_cover_british_american_and_number(word: str, variant: str) -> None:
+    assert variant in [v for v, _ in spelling_variants(word)]
+
+
+# ---- search with synonyms ------------------------------------------------------------------
+
+
+@pytest.fixture
+def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient, Path]]:
+    settings = Settings(index_dir=mutable_index_dir, server={"admin_key": "k"})
+    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        yield engine, client, mutable_index_dir
+    engine.close()
+
+
+def _titles(client: TestClient, q: str) -> tuple[list[str], dict]:
+    body = client.get("/search", params={"q": q, "limit": 20, "explain": "true", "visitor_id": "v"}).json()
+    return [h["title"] for h in body["hits"]], body
+
+
+def test_zero_result_queries_to_approved_synonyms_end_to_end(live) -> None:
+    engine, client, _ = live
+    for q in ["gumboots", "gumboots", "settee"]:
+        assert _titles(client, q)[1]["total"] == 0
+    response = client.post("/synonyms/suggest", json={"since": "1h"}, headers=ADMIN)
+    assert response.status_code == 200
+    created = {s["terms"][0]: s for s in response.json()["synonyms"]}
+    gum = created["gumboots"]
+    assert gum["targets"] == ["boots"] and gum["status"] == "pending"
+    assert gum["evidence"]["semantic"]["cosine"] >= 0.5 and gum["evidence"]["semantic"]["queries"] == ["gumboots"]
+    assert gum["impact"]["rescued_searches"] == 2  # both logged searches would have found products
+    settee = next(s for s in response.json()["synonyms"] if s["terms"] == ["settee"] and s["targets"] == ["set"])
+    # Nothing changes for shoppers before a person approves.
+    assert _titles(client, "gumboots")[1]["total"] == 0
+    assert client.post(f"/synonyms/{gum['id']}/approve", json={"note": "rubber boots"}, headers=ADMIN).status_code == 200
+    titles, body = _titles(client, "gumboots")
+    assert titles and all("Boots" in t for t in titles[:5]), titles
+    assert body["applied_synonyms"] == ["gumboots → boots"]
+    assert body["debug"]["synonyms"] == ["gumboots → boots"]
+    # Rejected: never proposed again.
+    assert client.post(f"/synonyms/{settee['id']}/reject", headers=ADMIN).json()["status"] == "rejected"
+    again = client.post("/synonyms/suggest", json={"since": "1h"}, headers=ADMIN).json()
+    rejected_pair = (["settee"], ["set"])
+    assert all((s["terms"], s["targets"]) != rejected_pair for s in again["synonyms"])
+    pending = client.get("/synonyms", params={"status": "pending"}, headers=ADMIN).json()["synonyms"]
+    assert all((s["terms"], s["targets"]) != rejected_pair for s in pending)
+    # The zero-result report says the query is fixed, and by what.
+    rows = client.get("/reports/zero-results", params={"since": "1h"}, headers=ADMIN).json()["rows"]
+    report = {r["query"]: r for r in rows}
+    assert report["gumboots"]["fixed_by"] == "synonym" and report["gumboots"]["synonyms"] == ["gumboots → boots"]
+    assert report["settee"]["fixed_by"] is None
+    # The audit trail names who decided.
+    detail = client.get(f"/synonyms/{gum['id']}", headers=ADMIN).json()
+    assert [(a["action"], a["actor"]) for a in detail["audit"]][-1] == ("approved", "maria")
+
+
+def test_behavioural_pair_from_a_failed_then_clicked_search(live) -> None:
+    engine, client, _ = live
+    first = client.get("/search", params={"q": "wellies", "visitor_id": "b1", "session_id": "x"}).json()
+    assert first["total"] == 0
+    second = client.get("/search", params={"q": "boots", "visitor_id": "b1", "session_id": "x"}).json()
+    client.post("/events", json={"events": [{"type": "click", "visitor_id": "b1", "session_id": "x",
+                                              "product_id": second["hits"][0]["id"], "search_id": second["search_id"]}]})
+    created = client.post("/synonyms/suggest", json={"generators": ["behavioural"]}, headers=ADMIN).json()["synonyms"]
+    found = next(s for s in created if s["terms"] == ["wellies"])
+    assert found["targets"] == ["boots"] and found["evidence"]["behavioural"]["sessions"] == 1
+
+
+def test_equivalent_and_phrase_synonyms_expand_both_ways(live) -> None:
+    engine, client, _ = live
+    assert _titles(client, "brolly")[1]["total"] == 0
+    response = client.post("/synonyms", json={"kind": "equivalent", "terms": ["brolly", "sun hat"]}, headers=ADMIN)
+    assert response.status_code == 201
+    titles, body = _titles(client, "brolly")
+    assert titles and all("hat" in t.lower() for t in titles[:5])
+    assert body["applied_synonyms"] == ["brolly → sun hat"]
+    bad = client.post("/synonyms", json={"kind": "one_way", "terms": ["x"], "targets": []}, headers=ADMIN)
+    assert bad.status_code == 422 and "targets" in bad.json()["detail"]
+
+
+def test_approval_reaches_another_service_process_within_seconds(live, embedder: Embedder) -> None:
+    engine, client, index_dir = live
+    other = SearchEngine(index_dir, Settings(index_dir=index_dir), embedder=embedder)
+    other.start_watching(0.1)
+    try:
+        assert other.search(SearchRequest(q="gumboots"), record=False).total == 0
+        client.post("/synonyms", json={"kind": "one_way", "terms": ["gumboots"], "targets": ["boots"]}, headers=ADMIN)
+        deadline = time.time() + 5
+        while other.search(SearchRequest(q="gumboots"), record=False).total == 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert other.search(SearchRequest(q="gumboots"), record=False).total > 0
+        # Reverting takes it away again.
+        entry = engine.synonyms.approved()[0]
+        client.post(f"/synonyms/{entry.id}/revert", headers=ADMIN)
+        deadline = time.time() + 5
+        while other.search(SearchRequest(q="gumboots"), record=False).total > 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert other.search(SearchRequest(q="gumboots"), record=False).total == 0
+    finally:
+        other.close()
+
+
+def test_import_and_export_through_the_api(live) -> None:
+    _, client, _ = live
+    response = client.post("/synonyms/import", content="couch, sofa\ngumboots => boots\n", headers=ADMIN)
+    assert response.json() == {"imported": 2, "skipped_existing": 0}
+    assert client.post("/synonyms/import", content="couch, sofa\n", headers=ADMIN).json()["skipped_existing"] == 1
+    bad = client.post("/synonyms/import", content="ok, fine\nlonely\n", headers=ADMIN)
+    assert bad.status_code == 422 and "line 2" in bad.json()["detail"]
+    exported = client.get("/synonyms/export", headers=ADMIN).text
+    assert "couch, sofa" in exported and "gumboots => boots" in exported
+    assert client.get("/synonyms/export", params={"format": "json"}, headers=ADMIN).json()[1]["targets"] == ["boots"]
+    assert client.get("/synonyms").status_code == 401
+
+
+def test_cli_suggest_list_approve_export(live, capsys) -> None:
+    from search.cli import main
+
+    engine, client, index_dir = live
+    client.get("/search", params={"q": "gumboots", "visitor_id": "c1"})
+    engine.search_log.flush()
+    capsys.readouterr()
+    assert main(["synonyms", "suggest", "--index-dir", str(index_dir)]) == 0
+    assert "gumboots => boots" in capsys.readouterr().out
+    entry = next(s for s in engine.synonyms.list(Status.pending) if s.terms == ["gumboots"])
+    assert main(["synonyms", "approve", str(entry.id), "--by", "cli-user", "--index-dir", str(index_dir)]) == 0
+    assert main(["synonyms", "export", "--index-dir", str(index_dir)]) == 0
+    assert "gumboots => boots" in capsys.readouterr().out
+    assert main(["synonyms", "reject", "9999", "--index-dir", str(index_dir)]) == 2
