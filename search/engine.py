@@ -161,6 +161,7 @@ class SearchEngine:
         self._visitors_lock = threading.Lock()
         self._search_log = None
         self._synonym_store = None
+        self._webhook = None
         self._synonym_index = SynonymIndex()
         self._load_synonyms(only_if_exists=True)
         self._watcher: threading.Thread | None = None
@@ -230,10 +231,14 @@ class SearchEngine:
 
         def loop() -> None:
             next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+            next_webhook = time.monotonic()
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
                     self._load_synonyms(only_if_exists=True)
+                    if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
+                        next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
+                        self.webhook.run_once()
                     if time.monotonic() >= next_purge:
                         next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                         self._purge_expired_behaviour()
@@ -273,6 +278,9 @@ class SearchEngine:
             if self._synonym_store is not None:
                 self._synonym_store.close()
                 self._synonym_store = None
+            if self._webhook is not None:
+                self._webhook.close()
+                self._webhook = None
 
     @property
     def search_log(self):  # -> SearchLog, opened on first use
@@ -285,6 +293,15 @@ class SearchEngine:
                     self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
                 )
             return self._search_log
+
+    @property
+    def webhook(self):  # -> AbandonedSearchWebhook, opened on first use
+        from search.analytics.webhook import AbandonedSearchWebhook
+
+        with self._visitors_lock:
+            if self._webhook is None:
+                self._webhook = AbandonedSearchWebhook(self)
+        return self._webhook
 
     # ---- synonyms ------------------------------------------------------------------------
 

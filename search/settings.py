@@ -124,6 +124,13 @@ class AnalyticsSettings(BaseModel):
     attribution_window_minutes: float = Field(default=30.0, gt=0)
     # Abandoned-search webhook (off when unset): one JSON POST per abandoned search of a visitor.
     abandoned_webhook_url: str | None = None
+    # Signs each body (X-Vitrine-Signature: sha256=HMAC) so the receiver can trust it.
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    # First retry after this long, doubling each time; then the dead-letter table.
+    webhook_retry_seconds: float = Field(default=60.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_check_every_seconds: float = Field(default=60.0, gt=0)
 
 
 class SynonymSettings(BaseModel):

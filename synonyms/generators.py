@@ -137,20 +137,23 @@ def lexical(engine: SearchEngine, failed: dict[str, FailedQuery]) -> list[Synony
                     break
             if found:
                 continue
-            # Compound: "tshirt" -> "t shirt" when the catalog uses both parts.
+            # Compound: "tshirt" -> "t shirt" when the catalog writes those words side by side.
+            bigrams = catalog_bigrams(engine)
             for cut in range(1, len(word)):
                 left, right = word[:cut], word[cut:]
-                if left in vocabulary and right in vocabulary and len(right) > 2:
+                if (left, right) in bigrams:
                     candidates.append(_candidate(word, f"{left} {right}", "lexical", 0.8,
                                                  {**evidence, "rule": "compound split"}))
                     found = True
                     break
             if found:
                 continue
-            corrections = vocabulary.correct(word, 2)
+            # A misspelling: only towards a real catalog word (seen several times, not a function word).
+            corrections = [(w, d) for w, d in vocabulary.correct(word, 2)
+                           if w not in STOPWORDS and len(w) > 3 and vocabulary.counts[w] >= 2]
             if corrections:
                 fixed, distance = corrections[0]
-                candidates.append(_candidate(word, fixed, "lexical", 0.7 if distance == 1 else 0.55,
+                candidates.append(_candidate(word, fixed, "lexical", 0.5 if distance == 1 else 0.4,
                                              {**evidence, "rule": f"spelling ({distance} edit{'s' if distance > 1 else ''})"}))
         # Compound join: "t shirt" typed, "tshirt" in the catalog.
         for a, b in zip(typed_words, typed_words[1:], strict=False):
@@ -159,6 +162,24 @@ def lexical(engine: SearchEngine, failed: dict[str, FailedQuery]) -> list[Synony
                 candidates.append(_candidate(f"{a} {b}", joined, "lexical", 0.8,
                                              {"queries": [item.query], "searches": item.searches, "rule": "compound join"}))
     return candidates
+
+
+def catalog_bigrams(engine: SearchEngine) -> set[tuple[str, str]]:
+    snapshot = engine.snapshot
+    key = (id(snapshot), snapshot.generation)
+    cached = _BIGRAMS.get("value")
+    if cached is None or cached[0] != key:
+        pairs: set[tuple[str, str]] = set()
+        for product in snapshot.products:
+            if product is not None:
+                title = words(product.title)
+                pairs.update(zip(title, title[1:], strict=False))
+        cached = (key, pairs)
+        _BIGRAMS["value"] = cached
+    return cached[1]
+
+
+_BIGRAMS: dict[str, tuple[tuple[int, int], set[tuple[str, str]]]] = {}
 
 
 # ---- semantic --------------------------------------------------------------------------------
@@ -205,17 +226,48 @@ def catalog_terms(engine: SearchEngine) -> CatalogTerms:
 
 
 def semantic(engine: SearchEngine, failed: dict[str, FailedQuery], threshold: float = 0.5) -> list[Synonym]:
+    """Two views of meaning, each a candidate (they reinforce each other when they agree):
+      - the catalog word or phrase whose embedding is closest to the shopper's word;
+      - the product type (leaf category) most of the word's nearest products belong to: the
+        products say what the word means in this shop even when word embeddings are fooled by
+        spelling ("eyewear" looks like "nightwear", but its nearest products are sunglasses).
+    """
     terms = catalog_terms(engine)
+    snapshot = engine.snapshot
     candidates = []
+    seen: set[str] = set()
     for item in failed.values():
         for word in unknown_words(engine, item.query):
-            neighbours = [(t, s) for t, s in terms.nearest(engine.embedder.encode_query(word), k=4) if t != word]
+            vector = engine.embedder.encode_query(word)
+            evidence = {"queries": [item.query], "searches": item.searches}
+            ids, scores = snapshot.search_vectors(vector, 20)
+            nearest = [snapshot.products[o] for o in ids.tolist() if 0 <= o < len(snapshot.products)]
+            nearest = [p for p in nearest if p is not None]
+            texts = [" ".join(words(" ".join([p.title, *p.categories]))) for p in nearest]
+            neighbours = [(t, s) for t, s in terms.nearest(vector, k=4) if t != word]
             if neighbours and neighbours[0][1] >= threshold:
                 target, score = neighbours[0]
-                candidates.append(_candidate(word, target, "semantic", score, {
-                    "queries": [item.query], "searches": item.searches, "cosine": round(score, 4),
-                    "neighbours": [[t, round(s, 4)] for t, s in neighbours],
-                }))
+                # A word that looks close but names none of the nearest products is doubtful.
+                support = sum(f" {target} " in f" {text} " for text in texts) / max(1, len(texts))
+                confidence = score if support > 0 else score * 0.7
+                if confidence >= threshold:
+                    candidates.append(_candidate(word, target, "semantic", confidence, {
+                        **evidence, "cosine": round(score, 4), "product_support": round(support, 3),
+                        "neighbours": [[t, round(s, 4)] for t, s in neighbours],
+                    }))
+            if word in seen:
+                continue
+            seen.add(word)
+            kinds = Counter(p.categories[-1].lower() for p in nearest if p.categories)
+            if kinds:
+                kind, votes = kinds.most_common(1)[0]
+                share = votes / sum(kinds.values())
+                mean = float(np.mean(scores)) if len(scores) else 0.0
+                if share >= 0.5 and mean >= 0.3 and kind != word:
+                    candidates.append(_candidate(word, kind, "semantic", share * min(1.0, mean + 0.6), {
+                        **evidence, "rule": "product type of the nearest products",
+                        "product_share": round(share, 3), "mean_cosine": round(mean, 4),
+                    }))
     return candidates
 
 
