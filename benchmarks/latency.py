@@ -158,6 +158,39 @@ def print_rows(size: int, where: str, groups: dict[str, dict[str, float]]) -> No
             print(f"{size:>8,} {where:<11} {name:<9} n={s['n']:>5}  p50 {s['p50_ms']:>7.2f}  p95 {s['p95_ms']:>7.2f}  p99 {s['p99_ms']:>7.2f} ms  {s['qps']:>7.1f} q/s", flush=True)
 
 
+def personalization_overhead(engine: SearchEngine, products: list, mix: list[MixedQuery], visitors: int = 100) -> dict[str, Any]:
+    """p50 of the same (cached) searches for anonymous and for profiled visitors, interleaved.
+
+    Visitors get a realistic history first (views, carts and purchases of sized variants), so
+    each personalized search reads a real profile and runs the personalize and stock stages.
+    """
+    import random
+
+    rng = random.Random(5)
+    sized = [p for p in products if any(v.size for v in p.variants)]
+    events = []
+    for v in range(visitors):
+        for product in rng.sample(sized, 12):
+            variant = rng.choice(product.variants)
+            base = {"visitor_id": f"bench-{v}", "session_id": f"bench-{v}", "product_id": product.id}
+            events.append({**base, "type": "view"})
+            events.append({**base, "type": rng.choice(["add_to_cart", "purchase"]), "variant_sku": variant.sku})
+    for start in range(0, len(events), 1000):
+        engine.visitors.ingest(events[start : start + 1000])
+    plain: list[float] = []
+    personal: list[float] = []
+    for i, item in enumerate(mix):
+        anonymous = item.request.model_copy(update={"visitor_id": None})
+        visitor = item.request.model_copy(update={"visitor_id": f"bench-{i % visitors}", "session_id": f"bench-{i % visitors}"})
+        for request, out in ((anonymous, plain), (visitor, personal)):
+            started = time.perf_counter()
+            engine.search(request)
+            out.append((time.perf_counter() - started) * 1000)
+    result = {"anonymous": stats(plain), "personalized": stats(personal)}
+    result["added_p50_ms"] = round(result["personalized"]["p50_ms"] - result["anonymous"]["p50_ms"], 3)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Query latency of Vitrine and peers.")
     parser.add_argument("--sizes", default="10000,100000")
@@ -174,11 +207,17 @@ def main() -> None:
     results: dict[str, Any] = {"machine": info, "queries": n_queries, "sizes": {}}
     for size in sizes:
         index_dir, products = cached_sample_index(size)
-        engine = SearchEngine(index_dir, Settings(index_dir=index_dir))
+        # Behaviour (search log, profiles) goes to a scratch directory, not into the cached index.
+        state = Path(tempfile.mkdtemp(prefix="vitrine-latency-"))
+        engine = SearchEngine(index_dir, Settings(index_dir=index_dir, data_dir=state))
         engine.warm_up()
         mix = build_mix(products, n_queries, seed=1)
         entry: dict[str, Any] = {"in_process": run_in_process(engine, mix)}
         print_rows(size, "in-process", entry["in_process"])
+        entry["personalization"] = personalization_overhead(engine, products, mix)
+        pers = entry["personalization"]
+        print(f"  personalization (repeated queries): anonymous p50 {pers['anonymous']['p50_ms']} ms, "
+              f"personalized p50 {pers['personalized']['p50_ms']} ms, added {pers['added_p50_ms']:+.3f} ms")
         if args.http:
             entry["http"] = run_http(index_dir, mix)
             print_rows(size, "http", entry["http"])

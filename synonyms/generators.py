@@ -278,6 +278,7 @@ def behavioural(engine: SearchEngine, since: float, window_seconds: float = 300.
     """Failed search, then within `window_seconds` in the same visit a search that got a click."""
     log_ = engine.search_log
     log_.flush()
+    vocabulary = engine.snapshot.vocabulary
     searches = [s for s in log_.between(since) if s.visitor_id]
     outcomes = attribute(searches, engine.visitors.events.between(since), engine.settings.analytics.attribution_window_minutes * 60.0)
     by_visit: dict[tuple[str, str | None], list[LoggedSearch]] = defaultdict(list)
@@ -294,12 +295,14 @@ def behavioural(engine: SearchEngine, since: float, window_seconds: float = 300.
             if first.normalized == second.normalized:
                 continue
             a, b = words(first.normalized), words(second.normalized)
-            if len(a) == len(b):
-                diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
-                if len(diff) == 1:  # "red couch" then "red sofa": couch -> sofa
-                    support[diff[0]].append(visit[0])
-                    continue
-            if len(a) <= 3 and len(b) <= 3:
+            only_a = [w for w in a if w not in b and w not in STOPWORDS]
+            only_b = [w for w in b if w not in a and w not in STOPWORDS]
+            unknown_a = [w for w in only_a if w not in vocabulary]
+            if len(only_b) == 1 and (len(only_a) == 1 or len(unknown_a) == 1):
+                # "red couch" then "red sofa", or "red couch" then "sofa": couch -> sofa
+                typed = only_a[0] if len(only_a) == 1 else unknown_a[0]
+                support[(typed, only_b[0])].append(visit[0])
+            elif len(a) <= 3 and len(b) <= 3:
                 support[(first.normalized, second.normalized)].append(visit[0])
     candidates = []
     for (typed, target), visitors in support.items():
