@@ -26,6 +26,9 @@ class RankingSettings(BaseModel):
     fusion: Literal["convex", "rrf"] = "convex"
     semantic_weight: float = Field(default=0.5, ge=0, le=1)
     rrf_k: int = Field(default=60, ge=1)
+    # When at least `relax_below` products contain every query word, each of them gains this
+    # much over products that only resemble the query in meaning (0 = pure fusion).
+    full_match_bonus: float = Field(default=0.3, ge=0, le=1)
     # Candidates each retriever hands to fusion.
     lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
     semantic_candidates: int = Field(default=200, ge=10, le=10_000)
