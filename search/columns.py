@@ -34,14 +34,14 @@ class _Values:
 
     def weight_lookup(self, weights: dict[str, float]) -> np.ndarray | None:
         """An array indexed by code + 1 (slot 0 = no value) holding each value's weight."""
+        codes = [(self.code.get(value), weight) for value, weight in weights.items()]
+        codes = [(code, weight) for code, weight in codes if code is not None]
+        if not codes:
+            return None
         lookup = np.zeros(len(self.display) + 1)
-        found = False
-        for value, weight in weights.items():
-            code = self.code.get(value.strip().lower())
-            if code is not None:
-                lookup[code + 1] = weight
-                found = True
-        return lookup if found else None
+        for code, weight in codes:
+            lookup[code + 1] = weight
+        return lookup
 
 
 def _ranked_counts(sums: np.ndarray, display: list[str]) -> dict[str, int]:

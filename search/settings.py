@@ -102,6 +102,10 @@ class PersonalizationSettings(BaseModel):
     # A size counts as "the visitor's size" at this share of their strongest size signal.
     size_min_share: float = Field(default=0.3, gt=0, le=1)
     recent_limit: int = Field(default=20, ge=1, le=200)
+    # A visitor's affinities are reused this long between searches (search-as-you-type sends
+    # one per keystroke). Events ingested by this process take effect at once; by another
+    # process (Redis profiles), within this delay.
+    profile_cache_seconds: float = Field(default=1.0, ge=0)
     # Behaviour older than this is deleted (events, and profiles not seen since).
     retention_days: int = Field(default=180, ge=1)
 

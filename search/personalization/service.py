@@ -47,6 +47,7 @@ class Visitors:
         retention = settings.personalization.retention_days * 86400.0
         self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention)
         self.events = EventLog(state / ANALYTICS_FILE)
+        self._cache: dict[tuple[str, str | None], tuple[float, Affinities]] = {}
 
     def ingest(self, raw_events: list[Any], now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now
@@ -68,6 +69,7 @@ class Visitors:
                 unknown.add(event.product_id)
         self.events.append(timed)
         self.profiles.update({visitor: self._updater(items, snapshot) for visitor, items in per_visitor.items()})
+        self._forget(per_visitor)
         rejected.sort(key=lambda r: r.index)
         log.info("events ingested", accepted=len(timed), rejected=len(rejected), visitors=len(per_visitor))
         return IngestResult(accepted=len(timed), rejected=rejected, unknown_products=sorted(unknown))
@@ -91,8 +93,26 @@ class Visitors:
         return update
 
     def affinities(self, visitor_id: str, session_id: str | None = None, now: float | None = None) -> Affinities:
-        profile = self.profiles.get(visitor_id)
-        return affinities(profile, time.time() if now is None else now, session_id, self.settings.personalization)
+        """The visitor's affinities, reused for `profile_cache_seconds`: a shopper typing in the
+        search bar sends a search per keystroke, and their profile cannot change in between
+        except through events this process ingests (which drop the cached copy at once)."""
+        now = time.time() if now is None else now
+        key = (visitor_id, session_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        result = affinities(self.profiles.get(visitor_id), now, session_id, self.settings.personalization)
+        ttl = self.settings.personalization.profile_cache_seconds
+        if ttl > 0:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[key] = (now + ttl, result)
+        return result
+
+    def _forget(self, visitors) -> None:
+        visitors = set(visitors)
+        for key in [k for k in self._cache if k[0] in visitors]:
+            self._cache.pop(key, None)
 
     def recent(self, visitor_id: str) -> list[tuple[str, float]]:
         profile = self.profiles.get(visitor_id) or {}
@@ -101,6 +121,7 @@ class Visitors:
     def erase(self, visitor_id: str) -> dict[str, int]:
         """Everything kept about one visitor: their profile and every event they sent."""
         profile = self.profiles.delete(visitor_id)
+        self._forget([visitor_id])
         events = self.events.delete_visitor(visitor_id)
         log.info("visitor erased", profile=profile, events=events)
         return {"profiles": int(profile), "events": events}
