@@ -30,6 +30,12 @@ class IndexConfig(BaseModel):
     passage_max_tokens: int = Field(default=64, ge=16, le=512)
     description_chars: int = Field(default=0, ge=0)
     encode_batch_size: int = Field(default=64, ge=1)
+    # Large encoding jobs (full builds) run in this many worker processes, each with a
+    # single-threaded session: about 2x the passages/s of one session using both cores of a
+    # 2-core machine. 0 = one per available core; 1 = always in process. Jobs smaller than
+    # parallel_encode_min passages per worker stay in process (a worker takes seconds to start).
+    encode_workers: int = Field(default=0, ge=0)
+    parallel_encode_min: int = Field(default=2000, ge=1)
     # Below this many products the vector index is exact (flat inner product); above, HNSW.
     hnsw_threshold: int = Field(default=20_000, ge=0)
     hnsw_m: int = Field(default=16, ge=4)

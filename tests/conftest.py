@@ -56,9 +56,10 @@ def engine(index_dir: Path, embedder: Embedder) -> Iterator[SearchEngine]:
 
 @pytest.fixture
 def mutable_index_dir(index_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the sample index, for tests that write to it."""
+    """A private copy of the sample index, for tests that write to it (without the behaviour
+    other tests left in its state directory: search log, profiles, synonyms)."""
     target = tmp_path / "index"
-    shutil.copytree(index_dir, target)
+    shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     return target
 
 
