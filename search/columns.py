@@ -34,8 +34,7 @@ class _Values:
 
     def weight_lookup(self, weights: dict[str, float]) -> np.ndarray | None:
         """An array indexed by code + 1 (slot 0 = no value) holding each value's weight."""
-        codes = [(self.code.get(value), weight) for value, weight in weights.items()]
-        codes = [(code, weight) for code, weight in codes if code is not None]
+        codes = [(self.code[value], weight) for value, weight in weights.items() if value in self.code]
         if not codes:
             return None
         lookup = np.zeros(len(self.display) + 1)

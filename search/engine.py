@@ -26,7 +26,7 @@ from indexer.catalog import Product
 from indexer.embedding import Embedder
 from indexer.updates import CatalogUpdater
 from search.columns import price_counts
-from search.models import Hit, Mode, SearchRequest, SearchResult, StageExplain, Suggestion
+from search.models import Filters, Hit, Mode, SearchRequest, SearchResult, StageExplain, Suggestion
 from search.personalization.events import EventContext
 from search.personalization.profile import Affinities
 from search.personalization.segments import Segment, segment_of
@@ -624,7 +624,7 @@ class SearchEngine:
         ord_ = snapshot.id_to_ord.get(product_id)
         if ord_ is None:
             raise KeyError(product_id)
-        request = SearchRequest(visitor_id=visitor_id, filters={"size": size or []})
+        request = SearchRequest(visitor_id=visitor_id, filters=Filters(size=size or []))
         affinities, _segment = self._visitor(request)
         ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=QueryPlan(text="", terms=[], prefix=False))
         ctx.affinities = affinities

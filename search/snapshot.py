@@ -134,7 +134,10 @@ class Snapshot:
         self.price = np.concatenate([self.price, np.full(grow, np.nan)])
         self.in_stock = np.concatenate([self.in_stock, np.zeros(grow, dtype=bool)])
         self.created = np.concatenate([self.created, np.zeros(grow)])
-        for column in (self.brand, self.category, self.colour, self.size, self.size_all, *self.attribute_columns.values()):
+        columns: list[SingleValueColumn | MultiValueColumn] = [
+            self.brand, self.category, self.colour, self.size, self.size_all, *self.attribute_columns.values()
+        ]
+        for column in columns:
             column.ensure_capacity(n)
         if hasattr(self, "vectors") and self.vectors.shape[0] < n:
             self.vectors = np.concatenate(

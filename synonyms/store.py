@@ -12,6 +12,7 @@ a search process notices within its refresh interval.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -156,7 +157,7 @@ class SynonymStore:
             rows = self._db.execute(sql + " ORDER BY confidence DESC, id", args).fetchall()
         return [self._row(r) for r in rows]
 
-    def approved(self) -> list[Synonym]:
+    def approved(self) -> builtins.list[Synonym]:
         return self.list(Status.approved)
 
     def version(self) -> int:
@@ -164,7 +165,7 @@ class SynonymStore:
         with self._lock:
             return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
 
-    def audit(self, synonym_id: int) -> list[dict[str, Any]]:
+    def audit(self, synonym_id: int) -> builtins.list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT ts, actor, action, before, after, note FROM audit WHERE synonym_id = ? ORDER BY seq", (synonym_id,)
@@ -231,7 +232,7 @@ class SynonymStore:
         candidate.created_at = candidate.created_at or time.time()
         return self._write("suggested", candidate.source, None, None, candidate)
 
-    def create(self, kind: Kind, terms: list[str], targets: list[str], actor: str, note: str | None = None,
+    def create(self, kind: Kind, terms: builtins.list[str], targets: builtins.list[str], actor: str, note: str | None = None,
                source: str = "manual") -> Synonym:
         terms, targets = validate(kind, terms, targets)
         now = time.time()
@@ -243,7 +244,7 @@ class SynonymStore:
         return self._write("created", actor, note, None, entry)
 
     def approve(self, synonym_id: int, actor: str, note: str | None = None, kind: Kind | None = None,
-                terms: list[str] | None = None, targets: list[str] | None = None) -> Synonym:
+                terms: builtins.list[str] | None = None, targets: builtins.list[str] | None = None) -> Synonym:
         before = self.get(synonym_id)
         if before.status == Status.approved and terms is None and targets is None and kind is None:
             raise SynonymError(f"synonym #{synonym_id} is already approved")
@@ -286,7 +287,7 @@ class SynonymStore:
 # ---- Solr synonyms.txt and JSON --------------------------------------------------------------
 
 
-def parse_solr(text: str) -> list[tuple[Kind, list[str], list[str]]]:
+def parse_solr(text: str) -> builtins.list[tuple[Kind, builtins.list[str], builtins.list[str]]]:
     """Solr's format: `a, b, c` (equivalent) or `a, b => c` (one-way); `#` comments."""
     entries = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -309,11 +310,11 @@ def parse_solr(text: str) -> list[tuple[Kind, list[str], list[str]]]:
     return entries
 
 
-def _split(text: str) -> list[str]:
+def _split(text: str) -> builtins.list[str]:
     return [part.strip().replace("\\,", ",") for part in text.split(",") if part.strip()]
 
 
-def export_solr(entries: list[Synonym]) -> str:
+def export_solr(entries: builtins.list[Synonym]) -> str:
     lines = ["# Vitrine approved synonyms (Solr synonyms.txt format)"]
     lines += [s.solr() for s in entries]
     return "\n".join(lines) + "\n"

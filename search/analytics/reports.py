@@ -216,10 +216,10 @@ def zero_results_over_time(
             days[day.isoformat()]
             day += timedelta(days=1)
     for s in searches:
-        day = datetime.fromtimestamp(s.ts, UTC).date().isoformat()
-        days[day][0] += 1
-        days[day][1] += s.total == 0
-    return [{"day": day, "searches": n, "zero_results": z} for day, (n, z) in sorted(days.items())]
+        label = datetime.fromtimestamp(s.ts, UTC).date().isoformat()
+        days[label][0] += 1
+        days[label][1] += s.total == 0
+    return [{"day": label, "searches": n, "zero_results": z} for label, (n, z) in sorted(days.items())]
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -118,7 +118,7 @@ class SearchLog:
             first = self._queue.get()
             batch: list[tuple] = []
             stop = first is None
-            if not stop:
+            if first is not None:
                 batch.append(first)
                 # Gather what arrives within one interval: one transaction per interval.
                 deadline = time.monotonic() + self._flush_interval

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.columns import PRICE_EDGES, price_bucket_labels
+from search.columns import PRICE_EDGES, MultiValueColumn, SingleValueColumn, price_bucket_labels
 from search.pipeline import SearchContext
 
 _PRICE_LABELS = np.array(price_bucket_labels())
@@ -27,6 +27,9 @@ _PRICE_LABELS = np.array(price_bucket_labels())
 def affinity_match(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
     s = ctx.snapshot
     weights = ctx.settings.personalization.attribute_weights
+    columns: dict[str, MultiValueColumn | SingleValueColumn] = {
+        "brand": s.brand, "category": s.category, "colour": s.colour, **s.attribute_columns,
+    }
     total = np.zeros(len(ords))
     for attribute, weight in weights.items():
         prefs = ctx.affinities.of(attribute)
@@ -38,9 +41,7 @@ def affinity_match(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
             bands = np.where(np.isnan(s.price[ords]), len(_PRICE_LABELS), bands)
             match = lookup[bands]
         else:
-            column = {"brand": s.brand, "category": s.category, "colour": s.colour}.get(attribute)
-            if column is None:
-                column = s.attribute_columns.get(attribute)
+            column = columns.get(attribute)
             if column is None:
                 continue
             match = column.best_at(prefs, ords)
