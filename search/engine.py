@@ -27,7 +27,7 @@ from indexer.embedding import Embedder
 from indexer.updates import CatalogUpdater
 from search.columns import price_counts
 from search.models import Filters, Hit, Mode, SearchRequest, SearchResult, StageExplain, Suggestion
-from search.personalization.events import EventContext
+from search.personalization.events import referrer_host
 from search.personalization.profile import Affinities
 from search.personalization.segments import Segment, segment_of
 from search.pipeline import Candidates, SearchContext, Stage
@@ -314,11 +314,15 @@ class SearchEngine:
                 self._synonym_store = SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
             return self._synonym_store
 
-    def _load_synonyms(self, only_if_exists: bool = False) -> bool:
-        """Rebuild the approved-synonym lookups when a decision was made (by any process)."""
+    def _has_synonyms(self) -> bool:
+        """Whether a synonym store exists (opened here, or written by another process)."""
         from synonyms.store import SYNONYMS_FILE
 
-        if self._synonym_store is None and only_if_exists and not (self.settings.state_dir / SYNONYMS_FILE).exists():
+        return self._synonym_store is not None or (self.settings.state_dir / SYNONYMS_FILE).exists()
+
+    def _load_synonyms(self, only_if_exists: bool = False) -> bool:
+        """Rebuild the approved-synonym lookups when a decision was made (by any process)."""
+        if only_if_exists and not self._has_synonyms():
             return False
         store = self.synonyms
         version = store.version()
@@ -342,7 +346,7 @@ class SearchEngine:
     def pending_synonyms_for(self, query: str) -> list[str]:
         from synonyms.store import Status
 
-        if self._synonym_store is None and not (self.settings.state_dir / "synonyms.db").exists():
+        if not self._has_synonyms():
             return []
         typed = words(normalize(query))
         phrases = {" ".join(typed[i : i + n]) for n in (1, 2, 3) for i in range(len(typed) - n + 1)}
@@ -426,7 +430,7 @@ class SearchEngine:
             returning=affinities.returning,
             explicit_source=context.traffic_source,
             utm_medium=context.utm_medium,
-            referrer_host=EventContext(referrer=context.referrer).referrer,
+            referrer_host=referrer_host(context.referrer),
             explicit_device=context.device,
             user_agent=context.user_agent,
         )

@@ -59,13 +59,25 @@ class FailedQuery:
         return self.zero_result_searches + self.no_click_searches
 
 
-def failed_queries(engine: SearchEngine, since: float, min_low_click_searches: int = 3) -> dict[str, FailedQuery]:
+@dataclass
+class SearchHistory:
+    """The logged searches since some time and what each led to (read once per suggest run)."""
+
+    searches: list[LoggedSearch]
+    outcomes: dict[str, Any]
+
+    @classmethod
+    def since(cls, engine: SearchEngine, since: float) -> SearchHistory:
+        log_ = engine.search_log
+        log_.flush()
+        searches = list(log_.between(since))
+        window = engine.settings.analytics.attribution_window_minutes * 60.0
+        return cls(searches, attribute(searches, engine.visitors.events.between(since), window))
+
+
+def failed_queries(history: SearchHistory, min_low_click_searches: int = 3) -> dict[str, FailedQuery]:
     """Zero-result queries, and queries with results but no click in any of several searches."""
-    log_ = engine.search_log
-    log_.flush()
-    searches = list(log_.between(since))
-    window = engine.settings.analytics.attribution_window_minutes * 60.0
-    outcomes = attribute(searches, engine.visitors.events.between(since), window)
+    searches, outcomes = history.searches, history.outcomes
     failed: dict[str, FailedQuery] = {}
     shown: Counter[str] = Counter()
     clicked: set[str] = set()
@@ -274,13 +286,11 @@ def semantic(engine: SearchEngine, failed: dict[str, FailedQuery], threshold: fl
 # ---- behavioural -----------------------------------------------------------------------------
 
 
-def behavioural(engine: SearchEngine, since: float, window_seconds: float = 300.0) -> list[Synonym]:
+def behavioural(engine: SearchEngine, history: SearchHistory, window_seconds: float = 300.0) -> list[Synonym]:
     """Failed search, then within `window_seconds` in the same visit a search that got a click."""
-    log_ = engine.search_log
-    log_.flush()
     vocabulary = engine.snapshot.vocabulary
-    searches = [s for s in log_.between(since) if s.visitor_id]
-    outcomes = attribute(searches, engine.visitors.events.between(since), engine.settings.analytics.attribution_window_minutes * 60.0)
+    searches = [s for s in history.searches if s.visitor_id]
+    outcomes = history.outcomes
     by_visit: dict[tuple[str, str | None], list[LoggedSearch]] = defaultdict(list)
     for s in searches:
         by_visit[(s.visitor_id or "", s.session_id)].append(s)
@@ -395,14 +405,15 @@ def suggest(engine: SearchEngine, since: float | None = None, generators: tuple[
     if unknown:
         raise ValueError(f"unknown generator(s) {unknown}: choose from {', '.join(GENERATORS)}")
     since = since if since is not None else time.time() - 30 * 86400
-    failed = failed_queries(engine, since)
+    history = SearchHistory.since(engine, since)
+    failed = failed_queries(history)
     candidates: list[Synonym] = []
     if "lexical" in generators:
         candidates += lexical(engine, failed)
     if "semantic" in generators:
         candidates += semantic(engine, failed, engine.settings.synonyms.semantic_threshold)
     if "behavioural" in generators:
-        candidates += behavioural(engine, since)
+        candidates += behavioural(engine, history)
     if "generative" in generators:
         candidates += generative(engine, failed)
     store = engine.synonyms

@@ -57,6 +57,14 @@ class Device(StrEnum):
     desktop = "desktop"
 
 
+def referrer_host(url: str | None) -> str | None:
+    """Only the host of a referrer URL: paths and query strings can carry personal data."""
+    if not url:
+        return None
+    host = urlsplit(url if "//" in url else f"//{url}").hostname
+    return host.lower() if host else None
+
+
 class EventContext(BaseModel):
     """Where the visit came from. The referrer is reduced to its host: no path, no query string
     (those can carry e-mail addresses or tokens)."""
@@ -70,10 +78,7 @@ class EventContext(BaseModel):
     @field_validator("referrer")
     @classmethod
     def _host_only(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        host = urlsplit(value if "//" in value else f"//{value}").hostname
-        return host.lower() if host else None
+        return referrer_host(value)
 
     @field_validator("traffic_source", "device", mode="before")
     @classmethod
