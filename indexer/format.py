@@ -24,8 +24,9 @@ from pydantic import BaseModel, Field
 
 # Bump when the layout or any file's content changes incompatibly; keep a frozen fixture of the
 # previous version in tests/fixtures/ so the refusal path stays tested.
-INDEX_FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = frozenset({1})
+# 2: compounds such as "t-shirt" are indexed joined ("tshirt"; indexer.text.join_compounds).
+INDEX_FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = frozenset({2})
 
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from indexer.catalog import Product
+
+# Compounds shops and shoppers spell three ways ("t-shirt", "t shirt", "tshirt"). Left apart,
+# "shirt" matches every T-shirt (the tokenizer splits "t-shirt" into "t" and "shirt"), so one
+# spelling is indexed and searched for all of them. Applied to indexed text and to queries.
+_COMPOUNDS = [(re.compile(r"\b(t)[\s\-]?(shirts?)\b", re.IGNORECASE), r"\1\2")]
+
+
+def join_compounds(text: str) -> str:
+    for pattern, joined in _COMPOUNDS:
+        text = pattern.sub(joined, text)
+    return text
 
 # Attributes worth searching; free-form keys beyond these are still indexed, but after them.
 _SALIENT_ATTRIBUTES = ("colour", "color", "material", "pattern", "gender", "style", "usage")
@@ -13,13 +26,14 @@ def lexical_fields(product: Product) -> dict[str, str]:
     attributes = [product.attributes[k] for k in _SALIENT_ATTRIBUTES if k in product.attributes]
     attributes += [v for k, v in product.attributes.items() if k not in _SALIENT_ATTRIBUTES]
     attributes += [c for c in product.colours if c not in attributes]
-    return {
+    fields = {
         "title": product.title,
         "brand": product.brand or "",
         "categories": " ".join(product.categories),
         "attributes": " ".join(attributes),
         "description": product.description,
     }
+    return {name: join_compounds(text) for name, text in fields.items()}
 
 
 def passage(product: Product, description_chars: int = 0) -> str:

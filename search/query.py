@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import tantivy
 
 from indexer.lexical import query_analyzer
+from indexer.text import join_compounds
 from search.settings import RankingSettings
 from search.vocabulary import Vocabulary, words
 
@@ -29,10 +30,11 @@ _ANALYZER = query_analyzer()
 
 
 def normalize(text: str) -> str:
-    """NFKC, control characters dropped, whitespace collapsed, lower-cased."""
+    """NFKC, control characters dropped, whitespace collapsed, lower-cased, compounds joined
+    the way the index joins them ("t-shirt" -> "tshirt")."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return " ".join(text.split()).lower()
+    return join_compounds(" ".join(text.split()).lower())
 
 
 def stem(word: str) -> str | None:

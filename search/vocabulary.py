@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from symspellpy import SymSpell, Verbosity
 
 from indexer.catalog import Product
+from indexer.text import join_compounds
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_EDIT_DISTANCE = 2
@@ -26,14 +27,14 @@ def words(text: str) -> list[str]:
 
 def product_words(product: Product) -> tuple[list[str], list[str]]:
     """(salient words, description words) of a product."""
-    salient = words(product.title)
+    salient = words(join_compounds(product.title))
     if product.brand:
         salient += words(product.brand)
     for category in product.categories:
-        salient += words(category)
+        salient += words(join_compounds(category))
     for value in product.attributes.values():
-        salient += words(value)
-    return salient, words(product.description) if product.description else []
+        salient += words(join_compounds(value))
+    return salient, words(join_compounds(product.description)) if product.description else []
 
 
 class Vocabulary:

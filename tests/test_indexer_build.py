@@ -90,11 +90,12 @@ def test_build_interrupted_half_way_leaves_previous_index_serving(mutable_index_
     assert list((mutable_index_dir / "versions").glob(".building-*")) == []
 
 
-def test_unsupported_index_format_is_refused_with_what_to_do() -> None:
+@pytest.mark.parametrize("version", [0, 1])
+def test_unsupported_index_format_is_refused_with_what_to_do(version: int) -> None:
     with pytest.raises(fmt.UnsupportedIndexFormat) as caught:
-        SearchEngine(FIXTURES / "index_v0")
+        SearchEngine(FIXTURES / f"index_v{version}")
     message = str(caught.value)
-    assert "format version 0" in message and "vitrine index build" in message
+    assert f"format version {version}" in message and "vitrine index build" in message
 
 
 def test_missing_index_says_how_to_build_one(tmp_path) -> None:

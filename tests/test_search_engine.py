@@ -238,3 +238,12 @@ def test_repeated_query_returns_the_same_results(engine) -> None:
     second = engine.search(SearchRequest(q="linen shirt", limit=10))
     assert [h.id for h in first.hits] == [h.id for h in second.hits]
     assert [h.score for h in first.hits] == [h.score for h in second.hits]
+
+
+def test_t_shirt_spellings_are_one_word_and_shirt_means_shirts(engine) -> None:
+    spellings = [[h.id for h in engine.search(SearchRequest(q=q, limit=10, mode="bm25")).hits] for q in ("t-shirt", "t shirt", "tshirt", "T-Shirts")]
+    assert spellings[0] and all(ids == spellings[0] for ids in spellings)
+    titles = [h.title for h in engine.search(SearchRequest(q="t shirt", limit=10)).hits]
+    assert all("T-Shirt" in t for t in titles[:5])
+    shirts = [h.title for h in engine.search(SearchRequest(q="shirt", limit=5)).hits]
+    assert shirts and not any("T-Shirt" in t for t in shirts), shirts
