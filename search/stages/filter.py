@@ -4,7 +4,9 @@ Who is in the result set (before filters):
   - bm25 mode: products containing every query word;
   - vector mode: the semantic nearest neighbours;
   - hybrid: every-word matches, plus products whose meaning is close enough to the query
-    (cosine >= ranking.semantic_match_threshold).
+    (cosine >= ranking.semantic_match_threshold), plus strong partial matches: BM25 at least
+    ranking.partial_match_ratio of the best every-word match (a product named by the query's
+    rarest words, missing a common one: men's gloves for "green gloves for men").
 When fewer than `ranking.relax_below` products qualify, the set is relaxed to products that
 match some of the words (and, in hybrid, to the nearest neighbours): a zero-result page is the
 last resort. Deleted products never qualify.
@@ -95,6 +97,9 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
         return
     close = c.semantic_hit & (c.cosine >= ranking.semantic_match_threshold)
     c.member = c.full_match | close
+    if ranking.partial_match_ratio > 0 and c.full_match.any():
+        best_full = c.bm25[c.full_match].max()
+        c.member |= c.bm25 >= ranking.partial_match_ratio * best_full
     ctx.strong = c.member.copy()
     if c.member.sum() < ranking.relax_below:
         wider = (c.bm25 > 0) | (c.semantic_hit & (c.cosine >= ranking.semantic_relaxed_threshold))
