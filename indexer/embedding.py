@@ -67,10 +67,13 @@ def _load_model(config: IndexConfig, threads: int | None = None):  # -> Sentence
         exported.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(exported))
         return model
-    # onnx-int8: dynamic quantization of the exported ONNX graph, with the VNNI kernels where the
-    # CPU has them (2.5x faster than fp32 here) and AVX2 ones elsewhere.
-    arch = "avx512_vnni" if _cpu_has("avx512_vnni") else "avx2"
-    file_name = f"model_{'qint8' if arch == 'avx512_vnni' else 'quint8'}_{arch}.onnx"
+    # onnx-int8: dynamic quantization of the exported ONNX graph with one configuration on every
+    # CPU (optimum's "avx512_vnni" preset: signed 8-bit weights). Its vectors are as close to
+    # fp32 as the AVX2 preset's (mean cosine 0.9917 vs 0.9918) and it runs faster even without
+    # VNNI (246 vs 212 passages/s on an AVX2-only EPYC); choosing by CPU made an index built
+    # on one machine disagree with query vectors encoded on another.
+    arch = "avx512_vnni"
+    file_name = "model_qint8_avx512_vnni.onnx"
     if not (exported / "onnx" / file_name).is_file():
         from sentence_transformers import export_dynamic_quantized_onnx_model
 
@@ -95,17 +98,6 @@ def _session_kwargs(threads: int | None) -> dict:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     return {"session_options": options}
-
-
-def _cpu_has(flag: str) -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return flag in line.split()
-    except OSError:
-        pass
-    return False
 
 
 def _configured_model(config: IndexConfig, threads: int | None = None):
@@ -170,7 +162,8 @@ class Embedder:
     @property
     def model_id(self) -> str:
         """What the cache key depends on: a different model or backend gives other vectors."""
-        variant = "int8" if self.config.backend == "onnx-int8" else "fp32"
+        # "qint8": one quantization on every CPU (the earlier "int8" depended on the CPU).
+        variant = "qint8" if self.config.backend == "onnx-int8" else "fp32"
         return f"{self.config.model}|{variant}|{self.config.passage_max_tokens}"
 
     def workers_for(self, count: int) -> int:

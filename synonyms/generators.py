@@ -47,7 +47,11 @@ _SUFFIX_RULES = [("our", "or"), ("ise", "ize"), ("yse", "yze"), ("tre", "ter"), 
 
 @dataclass
 class FailedQuery:
-    """A normalized query that failed shoppers: searches with no results or no click."""
+    """A normalized query that failed shoppers: searches with no results or no click.
+
+    A search answered only by relaxation (no product matched the query on its own terms, the
+    page shows loosely related ones) counts as a zero-result search here: it needs a synonym
+    just as much ("gumboots" answered with a moccasin)."""
 
     query: str
     zero_result_searches: int = 0
@@ -82,7 +86,7 @@ def failed_queries(history: SearchHistory, min_low_click_searches: int = 3) -> d
     shown: Counter[str] = Counter()
     clicked: set[str] = set()
     for s in searches:
-        if s.total == 0:
+        if s.total == 0 or s.relaxed:
             item = failed.setdefault(s.normalized, FailedQuery(s.normalized))
             item.zero_result_searches += 1
             if s.visitor_id:
@@ -200,7 +204,7 @@ _BIGRAMS: dict[str, tuple[tuple[int, int], set[tuple[str, str]]]] = {}
 class CatalogTerms:
     """The catalog's words and phrases (category names, attribute values) with embeddings."""
 
-    def __init__(self, engine: SearchEngine, min_count: int = 2) -> None:
+    def __init__(self, engine: SearchEngine, min_count: int = 2, known: dict[str, np.ndarray] | None = None) -> None:
         snapshot = engine.snapshot
         counts = snapshot.vocabulary.counts
         terms = {w for w, c in counts.items() if c >= min_count and len(w) > 2 and not w.isdigit() and w not in STOPWORDS}
@@ -213,8 +217,16 @@ class CatalogTerms:
                 if len(value) < 40:
                     terms.add(value.lower())
         self.terms = sorted(t for t in terms if t.strip())
-        self.vectors = engine.embedder.encode(self.terms) if self.terms else np.zeros((0, 1), np.float32)
+        # One at a time, exactly as a shopper's word is encoded: with int8 quantization a text's
+        # vector shifts slightly with the rest of its batch, enough to move a word across the
+        # suggestion threshold ("gumboots"~"boots" 0.505 alone, 0.496 batched).
+        # Terms already encoded for an earlier snapshot are reused (stock changes make new ones).
+        known = known or {}
+        encode = engine.embedder.encode_query
+        self.by_term = {t: known[t] if t in known else encode(t) for t in self.terms}
+        self.vectors = np.stack([self.by_term[t] for t in self.terms]) if self.terms else np.zeros((0, 1), np.float32)
         self.generation = (id(snapshot), snapshot.generation)
+        self.model_id = engine.embedder.model_id
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         if not self.terms:
@@ -231,7 +243,8 @@ def catalog_terms(engine: SearchEngine) -> CatalogTerms:
     cached = _TERMS_CACHE.get(id(engine))
     snapshot = engine.snapshot
     if cached is None or cached.generation != (id(snapshot), snapshot.generation):
-        cached = CatalogTerms(engine)
+        same_model = cached is not None and cached.model_id == engine.embedder.model_id
+        cached = CatalogTerms(engine, known=cached.by_term if cached and same_model else None)
         _TERMS_CACHE.clear()
         _TERMS_CACHE[id(engine)] = cached
     return cached
@@ -393,7 +406,7 @@ def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQue
             continue
         affected += item.zero_result_searches
         result = engine.search(SearchRequest(q=item.query, limit=0), record=False, synonyms=index)
-        if result.total > 0:
+        if result.total > 0 and not result.relaxed:
             rescued += item.zero_result_searches
             rescued_queries.append({"query": item.query, "searches": item.zero_result_searches, "now_results": result.total})
     return {"zero_result_searches": affected, "rescued_searches": rescued, "rescued_queries": rescued_queries}
