@@ -86,6 +86,17 @@ def engine_runner(engine: SearchEngine, mode: Mode) -> Callable[[str], list[str]
     return run
 
 
+def apply_stock_rule(ranked: Sequence[str], in_stock: dict[str, bool], rule: str | None) -> list[str]:
+    """Vitrine's default sold-out rule on a peer's ranking: sold-out products after the ones in
+    stock, order otherwise kept ("sink"), or left out ("hide"); None leaves the ranking as is."""
+    if rule is None:
+        return list(ranked)
+    available = [pid for pid in ranked if in_stock.get(pid, True)]
+    if rule == "hide":
+        return available
+    return available + [pid for pid in ranked if not in_stock.get(pid, True)]
+
+
 def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, str], qrels) -> dict[str, dict[str, float]]:
     from benchmarks.peers import PEERS
 
@@ -93,6 +104,8 @@ def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, 
     ords = [snapshot.id_to_ord[p.id] for p in products]
     embeddings = np.ascontiguousarray(snapshot.vectors[ords])
     query_vectors = {text: engine.embedder.encode_query(text) for text in queries.values()}
+    in_stock = {p.id: p.in_stock for p in products}
+    rule = engine.settings.stock.sold_out if "stock" in engine.settings.ranking.stages else None
     out = {}
     for name, factory in PEERS.items():
         peer = factory()
@@ -100,7 +113,11 @@ def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, 
             started = time.perf_counter()
             peer.build(products, embeddings, Path(workdir))
             built = time.perf_counter() - started
-            out[name] = evaluate(lambda text, p=peer: p.search(text, query_vectors[text], DEPTH), queries, qrels)
+            ranked = {text: peer.search(text, query_vectors[text], DEPTH) for text in set(queries.values())}
+            # A shop serving a peer's results applies its sold-out rule too: the same one as
+            # Vitrine's stock stage, so both sides are measured as shoppers would see them.
+            out[name] = evaluate(lambda text, r=ranked: apply_stock_rule(r[text], in_stock, rule), queries, qrels)
+            out[name]["without_stock_rule"] = evaluate(lambda text, r=ranked: r[text], queries, qrels)
             out[name]["build_seconds"] = round(built, 2)
             close = getattr(peer, "close", None)
             if close:
@@ -124,8 +141,14 @@ def run_benchmark(dataset: Path, ranking: RankingSettings | None = None, peers: 
         "relevant_grade": RELEVANT,
         "machine": f"{platform.machine()}, {_cpu_model()}",
     }
+    products = load_catalog(dataset / "catalog.jsonl").products
+    if "stock" in settings.ranking.stages and not all(p.in_stock for p in products):
+        # The judgements know nothing of stock: also measure relevance alone.
+        stages = [name for name in settings.ranking.stages if name != "stock"]
+        plain = SearchEngine(index_dir, settings.model_copy(update={"ranking": settings.ranking.model_copy(update={"stages": stages})}))
+        result["hybrid_without_stock_stage"] = evaluate(engine_runner(plain, Mode.hybrid), queries, qrels)
+        plain.close()
     if peers:
-        products = load_catalog(dataset / "catalog.jsonl").products
         result["peers"] = run_peers(engine, products, queries, qrels)
         result["delta_vs_peers"] = {name: round(metrics["hybrid"]["ndcg@10"] - m["ndcg@10"], 4) for name, m in result["peers"].items()}
     engine.close()
@@ -159,7 +182,12 @@ def print_table(result: dict[str, Any]) -> None:
     for mode, m in result["metrics"].items():
         print(f"{'vitrine ' + mode:<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}")
     for name, m in result.get("peers", {}).items():
-        print(f"{name:<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}   (hybrid - peer: {result['delta_vs_peers'][name]:+.4f})")
+        raw = m.get("without_stock_rule", {}).get("ndcg@10")
+        note = f"; without the sold-out rule {raw:.4f}" if raw is not None and raw != m["ndcg@10"] else ""
+        print(f"{name:<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}   (hybrid - peer: {result['delta_vs_peers'][name]:+.4f}{note})")
+    if "hybrid_without_stock_stage" in result:
+        m = result["hybrid_without_stock_stage"]
+        print(f"{'(hybrid, no stock)':<22}{m['ndcg@10']:>9.4f}{m['mrr']:>9.4f}{m['recall@100']:>9.4f}   relevance alone: sold-out products not sunk")
 
 
 def main() -> None:

@@ -35,6 +35,9 @@ class Candidates:
     cosine: np.ndarray  # query/product embedding similarity (nan when semantic is off)
     semantic_hit: np.ndarray  # among the semantic retriever's nearest neighbours
     member: np.ndarray  # currently in the result set
+    # Share of the query's adjacent word pairs found side by side, in order, in the title
+    # (0..1; 0 for one-word queries). Filled by the lexical retriever.
+    proximity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     contributions: dict[str, np.ndarray] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -43,6 +46,10 @@ class Candidates:
         z = np.zeros(0)
         b = np.zeros(0, dtype=bool)
         return cls(np.zeros(0, dtype=np.int64), z, b, z.copy(), b.copy(), b.copy())
+
+    def __post_init__(self) -> None:
+        if len(self.proximity) != len(self.ords):  # retrieved without word pairs
+            self.proximity = np.zeros(len(self.ords))
 
     def __len__(self) -> int:
         return len(self.ords)
@@ -70,6 +77,8 @@ class SearchContext:
     lexical_hits: dict[int, float] = field(default_factory=dict)
     lexical_full: set[int] = field(default_factory=set)
     lexical_total: int = 0
+    # Ordinal -> share of the query's adjacent word pairs that appear as a phrase in the title.
+    lexical_pairs: dict[int, float] = field(default_factory=dict)
     semantic_hits: dict[int, float] = field(default_factory=dict)
     candidates: Candidates = field(default_factory=Candidates.empty)
     # Who matched the query before filters, and per filter name which candidates pass it

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import tantivy
 
-from indexer.lexical import query_analyzer
+from indexer.lexical import TEXT_FIELDS, build_schema, query_analyzer
 from indexer.text import join_compounds
 from search.settings import RankingSettings
 from search.vocabulary import Vocabulary, words
@@ -27,6 +27,10 @@ STOPWORDS = frozenset(
 )
 
 _ANALYZER = query_analyzer()
+_SCHEMA = build_schema()  # the index's schema (one per index format) for phrase checks
+
+# Run-together words are split only into parts at least this long ("harley|davidson", not "a|pple").
+MIN_SPLIT_PART = 3
 
 
 def normalize(text: str) -> str:
@@ -49,7 +53,7 @@ class Alternative:
     word: str
     stem: str
     weight: float  # 1.0 for the word itself, less for corrections and completions
-    kind: str  # "exact" | "typo" | "prefix" | "synonym"
+    kind: str  # "exact" | "typo" | "split" | "prefix" | "synonym"
     # A phrase ("t shirt", a synonym "sofa bed") matches when all its stems are in one field.
     extra_stems: tuple[str, ...] = ()
 
@@ -62,7 +66,7 @@ class QueryTerm:
     @property
     def correction(self) -> str | None:
         for alt in self.alternatives:
-            if alt.kind == "typo":
+            if alt.kind in ("split", "typo"):
                 return alt.word
         return None
 
@@ -162,6 +166,14 @@ def plan_query(
             _add_synonyms(term, word, targets, settings.synonym_weight, applied)
             known = True  # the merchandiser said what it means: no guessing at typos
         is_last = position == len(chosen) - 1 and chosen[-1] == all_words[-1]
+        if not known and len(word) >= 2 * MIN_SPLIT_PART and not word.isdigit():
+            # Two words run together ("harleydavidson"), when the catalog says them side by side
+            # somewhere ("Harley-Davidson"): "settee" is not "set tee".
+            for left, right in vocabulary.splits(word, MIN_SPLIT_PART)[:3]:
+                split = _phrase_alternative(f"{left} {right}", 1.0, "split")
+                if split and _said_together(searcher, [split.stem, *split.extra_stems]):
+                    term.alternatives.append(split)
+                    break
         if not known:
             min_length = 3 if correct_short_words else settings.fuzzy_min_length
             if len(word) >= min_length and not word.isdigit():
@@ -205,6 +217,12 @@ def _add_synonyms(term: QueryTerm, typed: str, targets: list[str], weight: float
             seen.add((alternative.stem, alternative.extra_stems))
             term.alternatives.append(alternative)
             applied.append(f"{typed} → {target}")
+
+
+def _said_together(searcher: tantivy.Searcher, stems: list[str]) -> bool:
+    words: list[str | tuple[int, str]] = list(stems)
+    phrases = [(tantivy.Occur.Should, tantivy.Query.phrase_query(_SCHEMA, name, words)) for name in TEXT_FIELDS]
+    return searcher.search(tantivy.Query.boolean_query(phrases), 1, count=True).count > 0  # type: ignore[attr-defined]
 
 
 def _indexed(searcher: tantivy.Searcher, term: str) -> bool:

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.config import IndexConfig
 
-DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "personalize", "stock", "sort"]
+DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "proximity", "personalize", "stock", "sort"]
 
 
 class RankingSettings(BaseModel):
@@ -29,14 +29,19 @@ class RankingSettings(BaseModel):
     # When at least `relax_below` products contain every query word, each of them gains this
     # much over products that only resemble the query in meaning (0 = pure fusion).
     full_match_bonus: float = Field(default=0.3, ge=0, le=1)
+    # Products containing every query word gain up to this much when the title says adjacent
+    # query words side by side ("coffee cup" vs "12-Cup Coffee Maker"); 0 turns it off.
+    proximity_weight: float = Field(default=0.2, ge=0, le=1)
     # Candidates each retriever hands to fusion.
     lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
     semantic_candidates: int = Field(default=200, ge=10, le=10_000)
     # A product that does not contain every query word still matches when its meaning is this
     # close to the query (cosine similarity of the embeddings).
     semantic_match_threshold: float = Field(default=0.5, ge=-1, le=1)
-    # The last resort before an empty page: nearest neighbours at least this close.
-    semantic_relaxed_threshold: float = Field(default=0.3, ge=-1, le=1)
+    # The last resort before an empty page: nearest neighbours at least this close. Made-up
+    # words reach 0.32 on average against the sample shop (p90 0.38), so a lower bar answers
+    # nonsense with random products instead of an honest, reported zero-result page.
+    semantic_relaxed_threshold: float = Field(default=0.4, ge=-1, le=1)
     # Products missing a query word still match when their BM25 is at least this share of the
     # best full match's (e.g. "men gloves" for "green gloves for men"): a rare, telling word
     # outweighs a common one. 0 = only full matches and close meanings. Chosen by measurement

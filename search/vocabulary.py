@@ -76,6 +76,19 @@ class Vocabulary:
         ranked = sorted(found, key=lambda s: (s.distance, -self.counts.get(s.term, 0)))
         return [(s.term, s.distance) for s in ranked]
 
+    def splits(self, word: str, min_part: int = 3, min_count: int = 2) -> list[tuple[str, str]]:
+        """Ways to read `word` as two catalog words run together ("harleydavidson" ->
+        ("harley", "davidson")), most plausible first: each part a word of this shop seen at
+        least `min_count` times, ranked by how often the rarer part occurs."""
+        found = []
+        for cut in range(min_part, len(word) - min_part + 1):
+            left, right = word[:cut], word[cut:]
+            support = min(self.counts.get(left, 0), self.counts.get(right, 0))
+            if support >= min_count:
+                found.append((support, (left, right)))
+        found.sort(key=lambda item: -item[0])
+        return [pair for _, pair in found]
+
     def complete(self, prefix: str, limit: int = 5) -> list[str]:
         """Catalog words starting with prefix, most frequent first."""
         if self._dirty:

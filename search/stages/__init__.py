@@ -12,6 +12,7 @@ from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
 from search.stages.lexical import LexicalRetrieval
 from search.stages.personalize import PersonalizeStage
+from search.stages.proximity import ProximityStage
 from search.stages.semantic import SemanticRetrieval
 from search.stages.sort import SortStage
 from search.stages.stock import StockStage
@@ -21,6 +22,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "semantic": SemanticRetrieval,
     "filter": FilterStage,
     "fuse": FuseStage,
+    "proximity": ProximityStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,
     "sort": SortStage,

@@ -43,7 +43,7 @@ def _contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def fresh(c: Candidates) -> Candidates:
     """A new result set (nobody a member yet) over already assembled candidates' signals."""
-    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool))
+    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool), c.proximity)
 
 
 def assemble(ctx: SearchContext) -> Candidates:
@@ -78,7 +78,13 @@ def assemble(ctx: SearchContext) -> Candidates:
         cosine = snapshot.vectors[ords] @ ctx.query_vector
     else:
         cosine = np.full(n, np.nan)
-    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool))
+    proximity = np.zeros(n)
+    if n and ctx.lexical_pairs:
+        pair_ords = np.fromiter(ctx.lexical_pairs, dtype=np.int64, count=len(ctx.lexical_pairs))
+        at, found = _positions(ords, pair_ords)
+        shares = np.fromiter(ctx.lexical_pairs.values(), dtype=np.float64, count=len(ctx.lexical_pairs))
+        proximity[at[found]] = shares[found]
+    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity)
 
 
 def membership(ctx: SearchContext, c: Candidates) -> None:

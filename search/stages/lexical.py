@@ -12,9 +12,14 @@ import tantivy
 
 from search.models import Mode
 from search.pipeline import SearchContext
+from search.query import Alternative, QueryTerm
 
 _SHOULD = tantivy.Occur.Should
 _MUST = tantivy.Occur.Must
+# Word pairs checked for proximity (a 7-word query has 6). Side by side means no word between:
+# allowing one (slop 1) measured worse on CrowdFlower (nDCG@10 0.7816 vs 0.7839).
+MAX_PAIRS = 6
+PHRASE_SLOP = 0
 
 
 class LexicalRetrieval:
@@ -58,3 +63,35 @@ class LexicalRetrieval:
         # Products matching all words but ranked below the any-word cut still get their score.
         for (score, _), o in zip(full.hits, full_ords, strict=True):
             ctx.lexical_hits.setdefault(int(o or 0), float(score))
+        if ranking.proximity_weight > 0:
+            ctx.lexical_pairs = title_phrase_pairs(ctx, searcher, limit)
+
+
+def title_phrase_pairs(ctx: SearchContext, searcher: tantivy.Searcher, limit: int) -> dict[int, float]:
+    """Ordinal -> share of the query's adjacent word pairs found side by side in the title.
+
+    "coffee cup" is a cup, "12-Cup Coffee Maker" is not: both contain every word, but only one
+    says them together. Each pair is a phrase query over the title (positions are indexed),
+    with the two best alternatives of each word, so a corrected typo or a synonym still counts.
+    """
+    terms = ctx.plan.terms
+    pairs = list(zip(terms, terms[1:], strict=False))[:MAX_PAIRS]
+    if not pairs:
+        return {}
+    schema = ctx.snapshot.schema
+    found: dict[int, float] = {}
+    for left, right in pairs:
+        phrases = []
+        for a in _best(left):
+            for b in _best(right):
+                stems: list[str | tuple[int, str]] = [a.stem, *a.extra_stems, b.stem, *b.extra_stems]
+                phrases.append((_SHOULD, tantivy.Query.phrase_query(schema, "title", stems, PHRASE_SLOP)))
+        hits = searcher.search(tantivy.Query.boolean_query(phrases), limit).hits
+        for o in searcher.fast_field_values("ord", [address for _, address in hits]):
+            key = int(o or 0)
+            found[key] = found.get(key, 0.0) + 1.0 / len(pairs)
+    return found
+
+
+def _best(term: QueryTerm) -> list[Alternative]:
+    return sorted(term.alternatives, key=lambda a: -a.weight)[:2]

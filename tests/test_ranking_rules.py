@@ -1,0 +1,130 @@
+"""Ranking rules beyond fusion, on a small real index of hand-written products: word proximity
+in the title, and words a shopper ran together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from indexer.catalog import Product
+from indexer.embedding import Embedder
+from search.engine import SearchEngine
+from search.models import Mode, SearchRequest
+from search.query import Alternative, QueryTerm
+from search.settings import RankingSettings, Settings
+from search.vocabulary import Vocabulary
+
+TITLES = [
+    "Ceramic Coffee Cup",
+    "Stoneware Coffee Cup and Saucer",
+    "Mr. Coffee 12-Cup Programmable Coffee Maker",
+    "Drip Coffee Maker, 10-Cup Glass Carafe",
+    "Harley-Davidson Leather Riding Jacket",
+    "Harley-Davidson Logo T-Shirt",
+    "Davidson Wool Scarf",
+    "Leather Riding Gloves",
+    "Tea Cup Set",
+    "Espresso Machine",
+]
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    products = [Product(id=f"p{i}", title=title, price=10.0 + i) for i, title in enumerate(TITLES)]
+    path = tmp_path_factory.mktemp("rules")
+    build_index(products, path, embedder=embedder, progress=False)
+    return path
+
+
+def _engine(index_dir: Path, embedder: Embedder, **ranking) -> SearchEngine:
+    settings = Settings(index_dir=index_dir, ranking=RankingSettings(**ranking))
+    settings.analytics.search_log = False
+    return SearchEngine(index_dir, settings, embedder=embedder)
+
+
+def _titles(engine: SearchEngine, q: str, **kwargs) -> list[str]:
+    return [h.title for h in engine.search(SearchRequest(q=q, prefix=False, limit=10, **kwargs), record=False).hits]
+
+
+@pytest.mark.parametrize("mode", [Mode.hybrid, Mode.bm25])
+def test_titles_saying_the_query_words_together_rank_above_ones_that_only_contain_them(small_index, embedder, mode) -> None:
+    engine = _engine(small_index, embedder)
+    try:
+        titles = _titles(engine, "coffee cup", mode=mode)
+        cups = {"Ceramic Coffee Cup", "Stoneware Coffee Cup and Saucer"}
+        assert set(titles[:2]) == cups, titles
+        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True, mode=mode), record=False)
+        for hit in result.hits:
+            said_together = hit.title in cups
+            assert (hit.explain["proximity"].contribution > 0) == said_together, hit.title
+            assert hit.explain["proximity"].details["title_pairs"] == (1.0 if said_together else 0.0)
+            assert sum(e.contribution for e in hit.explain.values()) == pytest.approx(hit.score)
+    finally:
+        engine.close()
+
+
+def test_proximity_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
+    engine = _engine(small_index, embedder, proximity_weight=0.0)
+    try:
+        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True), record=False)
+        assert all("proximity" not in hit.explain for hit in result.hits)
+    finally:
+        engine.close()
+
+
+def test_proximity_never_lifts_a_product_missing_a_query_word(small_index, embedder) -> None:
+    engine = _engine(small_index, embedder)
+    try:
+        result = engine.search(SearchRequest(q="tea cup saucer", prefix=False, explain=True), record=False)
+        for hit in result.hits:
+            if hit.title == "Tea Cup Set":  # says "tea cup" but has no saucer
+                assert hit.explain["proximity"].contribution == 0
+    finally:
+        engine.close()
+
+
+def test_words_run_together_are_split_into_catalog_words(small_index, embedder) -> None:
+    engine = _engine(small_index, embedder)
+    try:
+        result = engine.search(SearchRequest(q="harleydavidson jacket", prefix=False, mode=Mode.bm25), record=False)
+        assert result.hits and result.hits[0].title == "Harley-Davidson Leather Riding Jacket"
+        assert result.corrected_query == "harley davidson jacket"
+        # Both parts must be found together: the scarf has only "Davidson".
+        alone = _titles(engine, "harleydavidson", mode=Mode.bm25)
+        assert set(alone) == {"Harley-Davidson Leather Riding Jacket", "Harley-Davidson Logo T-Shirt"}
+    finally:
+        engine.close()
+
+
+def test_vocabulary_splits_only_into_words_seen_often_enough() -> None:
+    vocabulary = Vocabulary()
+    vocabulary.counts.update({"harley": 3, "davidson": 3, "harle": 9, "ydavidson": 2, "har": 1, "rain": 5, "coat": 5})
+    assert vocabulary.splits("harleydavidson") == [("harley", "davidson"), ("harle", "ydavidson")]
+    assert vocabulary.splits("harleydavidsonx") == []
+    assert vocabulary.splits("raincoats") == []  # "coats" was never seen
+    assert vocabulary.splits("harleydavidson", min_count=4) == []
+
+
+def test_words_are_split_only_where_the_catalog_says_the_parts_side_by_side(small_index, embedder) -> None:
+    # "cup" and "coffee" are both frequent words here, but only "coffee cup" is ever said;
+    # "Leather Riding" gloves and jacket, never "riding leather".
+    engine = _engine(small_index, embedder)
+    try:
+        def alternatives(q: str) -> list[str]:
+            result = engine.search(SearchRequest(q=q, prefix=False, explain=True, mode=Mode.bm25), record=False)
+            return [a[0] for t in result.debug["terms"] for a in t["alternatives"] if a[1] == "split"]
+
+        assert alternatives("coffeecup") == ["coffee cup"]
+        assert alternatives("cupcoffee") == []
+        assert alternatives("leatherriding") == ["leather riding"]
+        assert alternatives("ridingleather") == []
+    finally:
+        engine.close()
+
+
+def test_a_split_counts_as_a_correction_in_the_plan() -> None:
+    term = QueryTerm("harleydavidson", [Alternative("harleydavidson", "harleydavidson", 1.0, "exact"),
+                                        Alternative("harley davidson", "harley", 1.0, "split", ("davidson",))])
+    assert term.correction == "harley davidson"
