@@ -26,7 +26,6 @@ from indexer.importers import load_catalog
 from indexer.sample import write_catalog
 
 SHARED_FASHION = Path(__file__).parent.parent.parent / "shared" / "data" / "fashion" / "catalog.jsonl"
-MAX_JUDGED = 2000
 
 
 def _facts(product: Product) -> dict[str, str]:
@@ -82,11 +81,13 @@ def make_queries(products: list[Product], n_queries: int, seed: int) -> tuple[di
         if text in seen:
             continue
         seen.add(text)
+        # Every product of the type is judged: a cut (the first N in catalog order) would count
+        # identical products as relevant or not by their position in the file, and reward
+        # whichever engine breaks score ties by that order.
         grades = {products[i].id: g for i in by_type[anchor["type"]] if (g := _grade(constraint, facts[i])) > 0}
-        ranked = sorted(grades.items(), key=lambda kv: -kv[1])[:MAX_JUDGED]
         qid = f"g{len(queries) + 1}"
         queries[qid] = text
-        qrels[qid] = dict(ranked)
+        qrels[qid] = grades
     return queries, qrels
 
 
