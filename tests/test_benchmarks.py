@@ -80,3 +80,26 @@ def test_indexing_benchmark_quick_mode_writes_its_json(tmp_path) -> None:
     row = result["results"][0]
     assert row["products"] == 500 and row["rebuild_embedded"] == 0
     assert result["machine"]["cores"] >= 1
+
+
+def test_peers_get_the_same_sold_out_rule_as_vitrine() -> None:
+    from benchmarks.relevance import apply_stock_rule
+
+    in_stock = {"a": True, "b": False, "c": True, "d": False}
+    assert apply_stock_rule(["b", "a", "d", "c"], in_stock, "sink") == ["a", "c", "b", "d"]
+    assert apply_stock_rule(["b", "a", "d", "c"], in_stock, "hide") == ["a", "c"]
+    assert apply_stock_rule(["b", "a"], in_stock, None) == ["b", "a"]
+    assert apply_stock_rule(["x", "b"], in_stock, "sink") == ["x", "b"]  # unknown ids count as in stock
+
+
+def test_generated_queries_judge_every_product_of_the_type(sample_products) -> None:
+    from benchmarks.datasets import _facts, make_queries
+
+    queries, qrels = make_queries(sample_products, 20, seed=3)
+    type_only = [qid for qid, text in queries.items() if " " not in text.strip()]
+    assert type_only
+    for qid in type_only:
+        kind = queries[qid]
+        of_type = {p.id for p in sample_products if _facts(p)["type"] == kind}
+        assert set(qrels[qid]) == of_type and set(qrels[qid].values()) == {3}
+    assert all(qrels[qid] for qid in queries)
