@@ -13,7 +13,7 @@ set with its signals, then re-ranks those sets offline and prints nDCG@10 for:
     (both ways, 3 random splits), beside the starting weights (the engine's defaults) on the
     same held-out halves: what learning the weights would honestly gain.
 Signals per product: min-max BM25 and cosine over the result set, the full-match flag (when at
-least `relax_below` products have it), raw cosine, share of query words in the title, share of
+least `relax_below` products have it), the share of query words it contains (the engine's), raw cosine, share of query words in the title, share of
 adjacent query-word pairs side by side in the title (gated by full match), whether the last
 query word (usually the product type) is in the title, and title exactness (share of title
 words that are query words). Titles are tokenised with the index's own analyzer.
@@ -36,8 +36,9 @@ from search.models import Mode, SearchRequest
 from search.query import normalize
 from search.settings import Settings
 
-SIGNALS = ("bm25", "cosine", "full_match", "raw_cosine", "title_coverage", "title_pairs", "head_word", "exactness")
-START = {"bm25": 0.5, "cosine": 0.5, "full_match": 0.3, "title_pairs": 0.2}
+SIGNALS = ("bm25", "cosine", "full_match", "words", "raw_cosine", "title_coverage", "title_pairs", "head_word", "exactness")
+# The engine's default weights for the signals it uses.
+START = {"bm25": 0.5, "cosine": 0.5, "full_match": 0.3, "words": 1.0, "title_pairs": 0.2}
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -83,6 +84,7 @@ def collect(dataset: Path) -> list[dict]:
             _minmax(bm25, bm25 > 0) * (bm25 > 0),
             _minmax(cosine, np.ones(len(members), bool)),
             full * (full.sum() >= settings.ranking.relax_below),
+            c.coverage[members],
             cosine,
             extra[:, 0],
             extra[:, 1] * full,

@@ -684,7 +684,7 @@ class SearchEngine:
 
 
 def _read_only(c: Candidates) -> Candidates:
-    for array in (c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, c.proximity):
+    for array in (c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, c.proximity, c.coverage):
         array.flags.writeable = False
     return c
 

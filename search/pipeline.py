@@ -38,6 +38,8 @@ class Candidates:
     # Share of the query's adjacent word pairs found side by side, in order, in the title
     # (0..1; 0 for one-word queries). Filled by the lexical retriever.
     proximity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Share of the query's words the product contains in any field (1 for full matches).
+    coverage: np.ndarray = field(default_factory=lambda: np.zeros(0))
     contributions: dict[str, np.ndarray] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -50,6 +52,8 @@ class Candidates:
     def __post_init__(self) -> None:
         if len(self.proximity) != len(self.ords):  # retrieved without word pairs
             self.proximity = np.zeros(len(self.ords))
+        if len(self.coverage) != len(self.ords):  # retrieved without per-word matching
+            self.coverage = self.full_match.astype(float)
 
     def __len__(self) -> int:
         return len(self.ords)
@@ -79,6 +83,9 @@ class SearchContext:
     lexical_total: int = 0
     # Ordinal -> share of the query's adjacent word pairs that appear as a phrase in the title.
     lexical_pairs: dict[int, float] = field(default_factory=dict)
+    # One tantivy query per query word (its alternatives over the boosted fields), kept to count
+    # which words each candidate contains once both retrievers have run. Empty for one word.
+    lexical_groups: list[Any] = field(default_factory=list)
     semantic_hits: dict[int, float] = field(default_factory=dict)
     candidates: Candidates = field(default_factory=Candidates.empty)
     # Who matched the query before filters, and per filter name which candidates pass it

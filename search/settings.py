@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.config import IndexConfig
 
-DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "proximity", "personalize", "stock", "sort"]
+DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "words", "proximity", "personalize", "stock", "sort"]
 
 
 class RankingSettings(BaseModel):
@@ -29,6 +29,10 @@ class RankingSettings(BaseModel):
     # When at least `relax_below` products contain every query word, each of them gains this
     # much over products that only resemble the query in meaning (0 = pure fusion).
     full_match_bonus: float = Field(default=0.3, ge=0, le=1)
+    # Each product gains this much x the share of the query's words it contains (typo, synonym
+    # and completion alternatives count), so one missing word costs less than two, whatever
+    # the embedding thinks; 0 turns it off. Chosen on three datasets (benchmarks/README.md).
+    words_weight: float = Field(default=1.0, ge=0, le=5)
     # Products containing every query word gain up to this much when the title says adjacent
     # query words side by side ("coffee cup" vs "12-Cup Coffee Maker"); 0 turns it off.
     proximity_weight: float = Field(default=0.2, ge=0, le=1)

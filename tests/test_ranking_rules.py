@@ -17,6 +17,9 @@ from search.settings import RankingSettings, Settings
 from search.vocabulary import Vocabulary
 
 TITLES = [
+    "Black Running Shoes",
+    "Black Paisley Ankle Boots",
+    "Paisley Silk Scarf",
     "Ceramic Coffee Cup",
     "Stoneware Coffee Cup and Saucer",
     "Mr. Coffee 12-Cup Programmable Coffee Maker",
@@ -81,6 +84,34 @@ def test_proximity_never_lifts_a_product_missing_a_query_word(small_index, embed
         for hit in result.hits:
             if hit.title == "Tea Cup Set":  # says "tea cup" but has no saucer
                 assert hit.explain["proximity"].contribution == 0
+    finally:
+        engine.close()
+
+
+def test_products_containing_more_of_the_query_words_rank_higher(small_index, embedder) -> None:
+    engine = _engine(small_index, embedder)
+    try:
+        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
+        shares = {h.title: h.explain["words"].details["share"] for h in result.hits}
+        assert shares["Black Running Shoes"] == 0.75 and shares["Black Paisley Ankle Boots"] == 0.5
+        assert shares["Paisley Silk Scarf"] == 0.25
+        titles = [h.title for h in result.hits]
+        assert titles.index("Black Running Shoes") < titles.index("Black Paisley Ankle Boots") < titles.index("Paisley Silk Scarf")
+        for hit in result.hits:
+            assert hit.explain["words"].contribution == pytest.approx(hit.explain["words"].details["share"])
+            assert sum(e.contribution for e in hit.explain.values()) == pytest.approx(hit.score)
+        # A typo still counts as the word it corrects.
+        typo = engine.search(SearchRequest(q="paisley scraf", prefix=False, explain=True), record=False)
+        assert typo.hits[0].title == "Paisley Silk Scarf" and typo.hits[0].explain["words"].details["share"] == 1.0
+    finally:
+        engine.close()
+
+
+def test_words_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
+    engine = _engine(small_index, embedder, words_weight=0.0)
+    try:
+        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
+        assert result.hits and all("words" not in hit.explain for hit in result.hits)
     finally:
         engine.close()
 

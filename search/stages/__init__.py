@@ -16,12 +16,14 @@ from search.stages.proximity import ProximityStage
 from search.stages.semantic import SemanticRetrieval
 from search.stages.sort import SortStage
 from search.stages.stock import StockStage
+from search.stages.words import WordsStage
 
 STAGES: dict[str, Callable[[], Stage]] = {
     "lexical": LexicalRetrieval,
     "semantic": SemanticRetrieval,
     "filter": FilterStage,
     "fuse": FuseStage,
+    "words": WordsStage,
     "proximity": ProximityStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,

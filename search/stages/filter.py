@@ -18,6 +18,10 @@ import numpy as np
 
 from search.models import Filters, Mode
 from search.pipeline import Candidates, SearchContext
+from search.stages.lexical import words_contained
+
+# Partial matches (not every query word) whose words are counted, best BM25 first.
+WORDS_COUNTED = 200
 
 
 def _keys(values) -> np.ndarray:
@@ -43,7 +47,7 @@ def _contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def fresh(c: Candidates) -> Candidates:
     """A new result set (nobody a member yet) over already assembled candidates' signals."""
-    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool), c.proximity)
+    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool), c.proximity, c.coverage)
 
 
 def assemble(ctx: SearchContext) -> Candidates:
@@ -78,13 +82,27 @@ def assemble(ctx: SearchContext) -> Candidates:
         cosine = snapshot.vectors[ords] @ ctx.query_vector
     else:
         cosine = np.full(n, np.nan)
-    proximity = np.zeros(n)
-    if n and ctx.lexical_pairs:
-        pair_ords = np.fromiter(ctx.lexical_pairs, dtype=np.int64, count=len(ctx.lexical_pairs))
-        at, found = _positions(ords, pair_ords)
-        shares = np.fromiter(ctx.lexical_pairs.values(), dtype=np.float64, count=len(ctx.lexical_pairs))
-        proximity[at[found]] = shares[found]
-    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity)
+    proximity = _shares(ords, ctx.lexical_pairs)
+    coverage = full.astype(float)
+    if ctx.settings.ranking.words_weight > 0 and len(ctx.lexical_groups) > 1:
+        partial = np.flatnonzero((bm25 > 0) & ~full)
+        # Words are counted for the partial matches that can reach the top: the semantic
+        # retriever's ones and the best by BM25 (the rest count as containing none).
+        by_bm25 = partial[np.argsort(-bm25[partial], kind="stable")[:WORDS_COUNTED]]
+        counted = np.union1d(by_bm25, partial[semantic_hit[partial]])
+        coverage[counted] = words_contained(ctx, ords[counted])
+    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
+
+
+def _shares(ords: np.ndarray, values: dict[int, float]) -> np.ndarray:
+    """A per-ordinal share (0 where absent) as an array over the sorted candidate ordinals."""
+    out = np.zeros(len(ords))
+    if len(ords) and values:
+        keys = np.fromiter(values, dtype=np.int64, count=len(values))
+        at, found = _positions(ords, keys)
+        shares = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        out[at[found]] = shares[found]
+    return out
 
 
 def membership(ctx: SearchContext, c: Candidates) -> None:

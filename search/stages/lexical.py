@@ -8,6 +8,7 @@ the semantic side and used when relaxation is needed.
 
 from __future__ import annotations
 
+import numpy as np
 import tantivy
 
 from search.models import Mode
@@ -20,6 +21,8 @@ _MUST = tantivy.Occur.Must
 # allowing one (slop 1) measured worse on CrowdFlower (nDCG@10 0.7816 vs 0.7839).
 MAX_PAIRS = 6
 PHRASE_SLOP = 0
+# The most words counted per product: its matched words are the bits of one float32 score.
+MAX_WORD_BITS = 20
 
 
 class LexicalRetrieval:
@@ -63,8 +66,36 @@ class LexicalRetrieval:
         # Products matching all words but ranked below the any-word cut still get their score.
         for (score, _), o in zip(full.hits, full_ords, strict=True):
             ctx.lexical_hits.setdefault(int(o or 0), float(score))
+        ctx.lexical_groups = groups  # for counting words per product once candidates are known
         if ranking.proximity_weight > 0:
             ctx.lexical_pairs = title_phrase_pairs(ctx, searcher, limit)
+
+
+def words_contained(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
+    """Share of the query's words (any alternative, any field) each of `ords` contains.
+
+    One search restricted to those products (a union of their ordinal terms: cheaper than a
+    term-set query, which walks the whole ordinal dictionary), each word's clause scored at a
+    distinct power of two, so a product's score is the bit set of the words it contains.
+    """
+    groups = ctx.lexical_groups[:MAX_WORD_BITS]
+    out = np.zeros(len(ords))
+    if not groups or not len(ords):
+        return out
+    schema = ctx.snapshot.schema
+    among = tantivy.Query.boolean_query([(_SHOULD, tantivy.Query.term_query(schema, "ord", int(o))) for o in ords])
+    scored = [(_SHOULD, tantivy.Query.const_score_query(g, float(1 << i))) for i, g in enumerate(groups)]
+    query = tantivy.Query.boolean_query(
+        [(_MUST, tantivy.Query.const_score_query(among, 0.0)), (_MUST, tantivy.Query.boolean_query(scored))]
+    )
+    searcher = ctx.snapshot.searcher
+    hits = searcher.search(query, len(ords)).hits
+    position = {int(o): i for i, o in enumerate(ords)}
+    for (score, _), o in zip(hits, searcher.fast_field_values("ord", [a for _, a in hits]), strict=True):
+        at = position.get(int(o or 0))
+        if at is not None:
+            out[at] = int(round(score)).bit_count() / len(groups)
+    return out
 
 
 def title_phrase_pairs(ctx: SearchContext, searcher: tantivy.Searcher, limit: int) -> dict[int, float]:
