@@ -226,7 +226,4 @@ def _said_together(searcher: tantivy.Searcher, stems: list[str]) -> bool:
 
 
 def _indexed(searcher: tantivy.Searcher, term: str) -> bool:
-    for field_name in ("title", "categories", "attributes", "brand", "description"):
-        if searcher.doc_freq(field_name, term) > 0:
-            return True
-    return False
+    return any(searcher.doc_freq(field_name, term) > 0 for field_name in TEXT_FIELDS)

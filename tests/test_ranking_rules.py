@@ -3,6 +3,8 @@ in the title, and words a shopper ran together."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,10 +43,15 @@ def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     return path
 
 
-def _engine(index_dir: Path, embedder: Embedder, **ranking) -> SearchEngine:
+@contextmanager
+def _engine(index_dir: Path, embedder: Embedder, **ranking) -> Iterator[SearchEngine]:
     settings = Settings(index_dir=index_dir, ranking=RankingSettings(**ranking))
     settings.analytics.search_log = False
-    return SearchEngine(index_dir, settings, embedder=embedder)
+    engine = SearchEngine(index_dir, settings, embedder=embedder)
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 def _titles(engine: SearchEngine, q: str, **kwargs) -> list[str]:
@@ -53,8 +60,7 @@ def _titles(engine: SearchEngine, q: str, **kwargs) -> list[str]:
 
 @pytest.mark.parametrize("mode", [Mode.hybrid, Mode.bm25])
 def test_titles_saying_the_query_words_together_rank_above_ones_that_only_contain_them(small_index, embedder, mode) -> None:
-    engine = _engine(small_index, embedder)
-    try:
+    with _engine(small_index, embedder) as engine:
         titles = _titles(engine, "coffee cup", mode=mode)
         cups = {"Ceramic Coffee Cup", "Stoneware Coffee Cup and Saucer"}
         assert set(titles[:2]) == cups, titles
@@ -64,33 +70,24 @@ def test_titles_saying_the_query_words_together_rank_above_ones_that_only_contai
             assert (hit.explain["proximity"].contribution > 0) == said_together, hit.title
             assert hit.explain["proximity"].details["title_pairs"] == (1.0 if said_together else 0.0)
             assert sum(e.contribution for e in hit.explain.values()) == pytest.approx(hit.score)
-    finally:
-        engine.close()
 
 
 def test_proximity_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
-    engine = _engine(small_index, embedder, proximity_weight=0.0)
-    try:
+    with _engine(small_index, embedder, proximity_weight=0.0) as engine:
         result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True), record=False)
         assert all("proximity" not in hit.explain for hit in result.hits)
-    finally:
-        engine.close()
 
 
 def test_proximity_never_lifts_a_product_missing_a_query_word(small_index, embedder) -> None:
-    engine = _engine(small_index, embedder)
-    try:
+    with _engine(small_index, embedder) as engine:
         result = engine.search(SearchRequest(q="tea cup saucer", prefix=False, explain=True), record=False)
         for hit in result.hits:
             if hit.title == "Tea Cup Set":  # says "tea cup" but has no saucer
                 assert hit.explain["proximity"].contribution == 0
-    finally:
-        engine.close()
 
 
 def test_products_containing_more_of_the_query_words_rank_higher(small_index, embedder) -> None:
-    engine = _engine(small_index, embedder)
-    try:
+    with _engine(small_index, embedder) as engine:
         result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
         shares = {h.title: h.explain["words"].details["share"] for h in result.hits}
         assert shares["Black Running Shoes"] == 0.75 and shares["Black Paisley Ankle Boots"] == 0.5
@@ -103,30 +100,22 @@ def test_products_containing_more_of_the_query_words_rank_higher(small_index, em
         # A typo still counts as the word it corrects.
         typo = engine.search(SearchRequest(q="paisley scraf", prefix=False, explain=True), record=False)
         assert typo.hits[0].title == "Paisley Silk Scarf" and typo.hits[0].explain["words"].details["share"] == 1.0
-    finally:
-        engine.close()
 
 
 def test_words_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
-    engine = _engine(small_index, embedder, words_weight=0.0)
-    try:
+    with _engine(small_index, embedder, words_weight=0.0) as engine:
         result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
         assert result.hits and all("words" not in hit.explain for hit in result.hits)
-    finally:
-        engine.close()
 
 
 def test_words_run_together_are_split_into_catalog_words(small_index, embedder) -> None:
-    engine = _engine(small_index, embedder)
-    try:
+    with _engine(small_index, embedder) as engine:
         result = engine.search(SearchRequest(q="harleydavidson jacket", prefix=False, mode=Mode.bm25), record=False)
         assert result.hits and result.hits[0].title == "Harley-Davidson Leather Riding Jacket"
         assert result.corrected_query == "harley davidson jacket"
         # Both parts must be found together: the scarf has only "Davidson".
         alone = _titles(engine, "harleydavidson", mode=Mode.bm25)
         assert set(alone) == {"Harley-Davidson Leather Riding Jacket", "Harley-Davidson Logo T-Shirt"}
-    finally:
-        engine.close()
 
 
 def test_vocabulary_splits_only_into_words_seen_often_enough() -> None:
@@ -141,8 +130,7 @@ def test_vocabulary_splits_only_into_words_seen_often_enough() -> None:
 def test_words_are_split_only_where_the_catalog_says_the_parts_side_by_side(small_index, embedder) -> None:
     # "cup" and "coffee" are both frequent words here, but only "coffee cup" is ever said;
     # "Leather Riding" gloves and jacket, never "riding leather".
-    engine = _engine(small_index, embedder)
-    try:
+    with _engine(small_index, embedder) as engine:
         def alternatives(q: str) -> list[str]:
             result = engine.search(SearchRequest(q=q, prefix=False, explain=True, mode=Mode.bm25), record=False)
             return [a[0] for t in result.debug["terms"] for a in t["alternatives"] if a[1] == "split"]
@@ -151,8 +139,6 @@ def test_words_are_split_only_where_the_catalog_says_the_parts_side_by_side(smal
         assert alternatives("cupcoffee") == []
         assert alternatives("leatherriding") == ["leather riding"]
         assert alternatives("ridingleather") == []
-    finally:
-        engine.close()
 
 
 def test_a_split_counts_as_a_correction_in_the_plan() -> None:

@@ -69,20 +69,14 @@ def assemble(ctx: SearchContext) -> Candidates:
     ords = ords[(ords < snapshot.size_n)]
     ords = ords[snapshot.live[ords]] if len(ords) else ords
     n = len(ords)
-    bm25 = np.zeros(n)
-    if n and len(lexical_ords):
-        at, found = _positions(ords, lexical_ords)
-        scores = getattr(lexical, "scores", None)
-        if scores is None:
-            scores = np.fromiter(lexical.values(), dtype=np.float64, count=len(lexical))
-        bm25[at[found]] = scores[found]
+    bm25 = _per_candidate(ords, lexical)
     full = _contains(ords, _keys(ctx.lexical_full))
     semantic_hit = _contains(ords, semantic_ords)
     if ctx.query_vector is not None and n:
         cosine = snapshot.vectors[ords] @ ctx.query_vector
     else:
         cosine = np.full(n, np.nan)
-    proximity = _shares(ords, ctx.lexical_pairs)
+    proximity = _per_candidate(ords, ctx.lexical_pairs)
     coverage = full.astype(float)
     if ctx.settings.ranking.words_weight > 0 and len(ctx.lexical_groups) > 1:
         partial = np.flatnonzero((bm25 > 0) & ~full)
@@ -94,14 +88,16 @@ def assemble(ctx: SearchContext) -> Candidates:
     return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
 
 
-def _shares(ords: np.ndarray, values: dict[int, float]) -> np.ndarray:
-    """A per-ordinal share (0 where absent) as an array over the sorted candidate ordinals."""
+def _per_candidate(ords: np.ndarray, values) -> np.ndarray:
+    """Ordinal -> value (a dict, or the engine's cached array-backed mapping) as an array over
+    the sorted candidate ordinals, 0 where absent."""
     out = np.zeros(len(ords))
-    if len(ords) and values:
-        keys = np.fromiter(values, dtype=np.int64, count=len(values))
-        at, found = _positions(ords, keys)
-        shares = np.fromiter(values.values(), dtype=np.float64, count=len(values))
-        out[at[found]] = shares[found]
+    if len(ords) and len(values):
+        at, found = _positions(ords, _keys(values))
+        scores = getattr(values, "scores", None)
+        if scores is None:
+            scores = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        out[at[found]] = scores[found]
     return out
 
 
