@@ -31,7 +31,7 @@ from benchmarks.querymix import MixedQuery, build_mix
 from indexer import format as fmt
 from indexer.build import build_index, products_checksum
 from indexer.sample import generate_catalog
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 CACHE = Path(__file__).parent / ".cache" / "latency"
@@ -64,7 +64,7 @@ def cached_sample_index(size: int) -> tuple[Path, list]:
     return index_dir, products
 
 
-def run_in_process(engine: SearchEngine, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
+def run_in_process(engine: SearchService, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
     seen: set[tuple] = set()
     groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": [], "filtered": []}
     for item in mix:
@@ -125,10 +125,10 @@ def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, floa
         server.wait(timeout=30)
 
 
-def run_peers(engine: SearchEngine, products: list, mix: list[MixedQuery]) -> dict[str, dict[str, Any]]:
+def run_peers(engine: SearchService, products: list, mix: list[MixedQuery]) -> dict[str, dict[str, Any]]:
     from benchmarks.peers import PEERS
 
-    snapshot = engine.snapshot
+    snapshot = engine.engine.snapshot
     embeddings = np.ascontiguousarray(snapshot.vectors[[snapshot.id_to_ord[p.id] for p in products]])
     texts = list(dict.fromkeys(item.request.q for item in mix))
     out: dict[str, dict[str, Any]] = {}
@@ -137,11 +137,11 @@ def run_peers(engine: SearchEngine, products: list, mix: list[MixedQuery]) -> di
         needs_vector = "lancedb" in name
         with tempfile.TemporaryDirectory() as workdir:
             peer.build(products, embeddings if needs_vector else None, Path(workdir))
-            peer.search("warm up", engine.embedder.encode_query("warm up") if needs_vector else None, 20)
+            peer.search("warm up", engine.engine.embedder.encode_query("warm up") if needs_vector else None, 20)
             samples = []
             for text in texts:
                 started = time.perf_counter()
-                vector = engine.embedder.encode_query(text) if needs_vector else None
+                vector = engine.engine.embedder.encode_query(text) if needs_vector else None
                 peer.search(text, vector, 20)
                 samples.append((time.perf_counter() - started) * 1000)
             close = getattr(peer, "close", None)
@@ -158,7 +158,7 @@ def print_rows(size: int, where: str, groups: dict[str, dict[str, float]]) -> No
             print(f"{size:>8,} {where:<11} {name:<9} n={s['n']:>5}  p50 {s['p50_ms']:>7.2f}  p95 {s['p95_ms']:>7.2f}  p99 {s['p99_ms']:>7.2f} ms  {s['qps']:>7.1f} q/s", flush=True)
 
 
-def personalization_overhead(engine: SearchEngine, products: list, mix: list[MixedQuery], visitors: int = 100) -> dict[str, Any]:
+def personalization_overhead(engine: SearchService, products: list, mix: list[MixedQuery], visitors: int = 100) -> dict[str, Any]:
     """p50 of the same (cached) searches for anonymous and for profiled visitors, interleaved.
 
     Visitors get a realistic history first (views, carts and purchases of sized variants), so
@@ -209,7 +209,7 @@ def main() -> None:
         index_dir, products = cached_sample_index(size)
         # Behaviour (search log, profiles) goes to a scratch directory, not into the cached index.
         state = Path(tempfile.mkdtemp(prefix="vitrine-latency-"))
-        engine = SearchEngine(index_dir, Settings(index_dir=index_dir, data_dir=state))
+        engine = SearchService.open(index_dir, Settings(index_dir=index_dir, data_dir=state))
         engine.warm_up()
         mix = build_mix(products, n_queries, seed=1)
         entry: dict[str, Any] = {"in_process": run_in_process(engine, mix)}

@@ -38,8 +38,8 @@ from benchmarks.relevance import _cpu_model, cached_index
 from indexer.catalog import Product
 from indexer.config import IndexConfig
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 CLOTHING_SIZES = ["XS", "S", "M", "L", "XL", "XXL"]
@@ -105,7 +105,7 @@ def _visitors(products: list[Product], n: int, rng: random.Random) -> list[Visit
     return out
 
 
-def _browse(client: TestClient, engine: SearchEngine, visitor: Visitor, rng: random.Random, now: float) -> int:
+def _browse(client: TestClient, engine: SearchService, visitor: Visitor, rng: random.Random, now: float) -> int:
     """One visit: searches, clicks on liked products, carts their size, sometimes buys."""
     session = f"{visitor.id}-browse"
     events: list[dict[str, Any]] = []
@@ -157,7 +157,7 @@ def _browse(client: TestClient, engine: SearchEngine, visitor: Visitor, rng: ran
     return len(events)
 
 
-def _shares(engine: SearchEngine, visitor: Visitor, ids: list[str], category: list[str]) -> dict[str, float]:
+def _shares(engine: SearchService, visitor: Visitor, ids: list[str], category: list[str]) -> dict[str, float]:
     products = [engine.get_product(i) for i in ids[:10]]
     n = max(len(products), 1)
     return {
@@ -179,11 +179,11 @@ def run(
     if impact is not None:
         personalization["impact"] = impact
     settings = Settings(index_dir=index_dir, data_dir=state, personalization=personalization)
-    engine = SearchEngine(index_dir, settings)
+    engine = SearchService.open(index_dir, settings)
     rng = random.Random(seed)
-    products = [p for p in engine.snapshot.products if p is not None]
+    products = [p for p in engine.engine.snapshot.products if p is not None]
     visitors = _visitors(products, n_visitors, rng)
-    app = create_app(settings, engine=engine)
+    app = create_app(settings, service=engine)
     totals: dict[str, dict[str, list[float]]] = {"personalized": {}, "unpersonalized": {}}
     skipped_in_size = 0
     events = 0

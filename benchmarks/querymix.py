@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass, field
 
 from indexer.catalog import Product
+from indexer.normalize import words
 from search.models import Filters, SearchRequest, Sort
-from search.vocabulary import words
 
 
 @dataclass

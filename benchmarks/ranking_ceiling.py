@@ -31,9 +31,9 @@ from benchmarks.metrics import ndcg_at_k
 from benchmarks.relevance import cached_index, load_queries
 from indexer.config import IndexConfig
 from indexer.lexical import query_analyzer
+from indexer.normalize import normalize
 from search.engine import SearchEngine
 from search.models import Mode, SearchRequest
-from search.query import normalize
 from search.settings import Settings
 
 SIGNALS = ("bm25", "cosine", "full_match", "words", "raw_cosine", "title_coverage", "title_pairs", "head_word", "exactness")

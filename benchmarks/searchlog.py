@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.relevance import _cpu_model
-from search.analytics.store import SearchLog
+from search.analytics.search_log import SearchLog
 from search.models import SearchRequest, SearchResult
 
 RATE = 1000
@@ -109,7 +109,7 @@ def kill9(runs: int = 5, flush_interval: float = 0.25) -> dict[str, Any]:
 
 def latency_cost(products: int, queries: int = 3000) -> dict[str, Any]:
     from benchmarks.latency import cached_sample_index
-    from search.engine import SearchEngine
+    from search.service import SearchService
     from search.settings import Settings
 
     index_dir, _ = cached_sample_index(products)
@@ -119,7 +119,7 @@ def latency_cost(products: int, queries: int = 3000) -> dict[str, Any]:
     for label, enabled in (("log_off", False), ("log_on", True)):
         with tempfile.TemporaryDirectory() as state:
             settings = Settings(index_dir=index_dir, data_dir=Path(state), analytics={"search_log": enabled})
-            engine = SearchEngine(index_dir, settings)
+            engine = SearchService.open(index_dir, settings)
             for q in mix:
                 engine.search(SearchRequest(q=q), record=False)
             samples = []

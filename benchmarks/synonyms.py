@@ -32,9 +32,10 @@ from typing import Any
 
 from benchmarks.latency import cached_sample_index
 from benchmarks.relevance import _cpu_model
-from search.engine import SearchEngine
+from indexer.normalize import words
 from search.models import SearchRequest
-from search.query import stem, words
+from search.query import stem
+from search.service import SearchService
 from search.settings import Settings
 from synonyms.generators import suggest
 
@@ -54,8 +55,8 @@ GAPS: dict[str, list[str]] = {
 def _gap_run(products: int, seed: int) -> dict[str, Any]:
     index_dir, _ = cached_sample_index(products)
     state = Path(tempfile.mkdtemp(prefix="vitrine-synonyms-"))
-    engine = SearchEngine(index_dir, Settings(index_dir=index_dir, data_dir=state))
-    vocabulary = engine.snapshot.vocabulary
+    engine = SearchService.open(index_dir, Settings(index_dir=index_dir, data_dir=state))
+    vocabulary = engine.engine.snapshot.vocabulary
     gaps = {w: [t for t in targets if all(part in vocabulary for part in t.replace("-", " ").split() if len(part) > 1)]
             for w, targets in GAPS.items() if w not in vocabulary}
     gaps = {w: t for w, t in gaps.items() if t}
@@ -80,7 +81,7 @@ def _gap_run(products: int, seed: int) -> dict[str, Any]:
                     engine.visitors.ingest([{"type": "click", "visitor_id": visitor, "session_id": session,
                                              "product_id": retry.hits[0].id, "search_id": retry.search_id}])
     started = time.perf_counter()
-    created = suggest(engine)
+    created = suggest(engine.synonym_inputs())
     suggest_seconds = time.perf_counter() - started
     per_gap = {}
     store = engine.synonyms
@@ -134,7 +135,7 @@ def _crowdflower(dataset: Path) -> dict[str, Any]:
     index_dir = cached_index((dataset / "catalog.jsonl").resolve(), IndexConfig())
     queries, qrels = load_queries(dataset)
     state = Path(tempfile.mkdtemp(prefix="vitrine-synonyms-cf-"))
-    engine = SearchEngine(index_dir, Settings(index_dir=index_dir, data_dir=state))
+    engine = SearchService.open(index_dir, Settings(index_dir=index_dir, data_dir=state))
 
     def run(text: str) -> list[str]:
         return [h.id for h in engine.search(SearchRequest(q=text, limit=10), record=False).hits]
@@ -143,11 +144,11 @@ def _crowdflower(dataset: Path) -> dict[str, Any]:
     for _ in range(3):  # searched a few times without a click: every query counts as failing
         for text in queries.values():
             engine.search(SearchRequest(q=text, visitor_id="cf"))
-    created = suggest(engine)
+    created = suggest(engine.synonym_inputs())
     # Each suggestion alone: which queries it expands and what it does to their nDCG.
     per_suggestion = []
     for s in created:
-        index = engine.synonym_index_with(s.pairs())
+        index = engine.engine.synonym_index_with(s.pairs())
         expanded = {qid: text for qid, text in queries.items()
                     if engine.search(SearchRequest(q=text, limit=0), record=False, synonyms=index).applied_synonyms}
         if not expanded:
@@ -160,7 +161,7 @@ def _crowdflower(dataset: Path) -> dict[str, Any]:
                                "ndcg10_change_on_those_queries": round(with_it - without, 4)})
     # What a reviewer would approve: the suggestions that do not hurt the queries they touch.
     keep = {p["synonym"] for p in per_suggestion if p["ndcg10_change_on_those_queries"] >= 0}
-    reviewed = engine.synonym_index_with([pair for s in created if s.solr() in keep for pair in s.pairs()])
+    reviewed = engine.engine.synonym_index_with([pair for s in created if s.solr() in keep for pair in s.pairs()])
     after_reviewed = evaluate(
         lambda t: [h.id for h in engine.search(SearchRequest(q=t, limit=10), record=False, synonyms=reviewed).hits],
         queries, qrels)["ndcg@10"]

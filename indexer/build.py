@@ -31,7 +31,7 @@ from indexer.config import IndexConfig
 from indexer.embedding import Embedder, EmbeddingCache, embed_with_cache
 from indexer.importers import ImportReport, load_catalog
 from indexer.lexical import make_document, open_index
-from indexer.store import ProductStore
+from indexer.product_store import ProductStore
 from indexer.text import passage
 from indexer.vectors import (
     build_vector_index,

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from indexer.catalog import Product
-
-# Compounds shops and shoppers spell three ways ("t-shirt", "t shirt", "tshirt"). Left apart,
-# "shirt" matches every T-shirt (the tokenizer splits "t-shirt" into "t" and "shirt"), so one
-# spelling is indexed and searched for all of them. Applied to indexed text and to queries.
-_COMPOUNDS = [(re.compile(r"\b(t)[\s\-]?(shirts?)\b", re.IGNORECASE), r"\1\2")]
-
-
-def join_compounds(text: str) -> str:
-    for pattern, joined in _COMPOUNDS:
-        text = pattern.sub(joined, text)
-    return text
+from indexer.normalize import join_compounds
 
 # Attributes worth searching; free-form keys beyond these are still indexed, but after them.
 _SALIENT_ATTRIBUTES = ("colour", "color", "material", "pattern", "gender", "style", "usage")

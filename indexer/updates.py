@@ -28,7 +28,7 @@ from indexer.catalog import Product
 from indexer.config import IndexConfig
 from indexer.embedding import Embedder, EmbeddingCache, embed_with_cache
 from indexer.lexical import delete_product, make_document, open_index
-from indexer.store import ProductStore, StoredProduct
+from indexer.product_store import ProductStore, StoredProduct
 from indexer.text import passage
 
 log = structlog.get_logger("vitrine.updates")

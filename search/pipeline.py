@@ -14,12 +14,13 @@ Contract of a stage (`Stage.run(ctx)`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 
+from search.affinities import Affinities
 from search.models import SearchRequest
-from search.personalization.profile import Affinities
 from search.query import QueryPlan
 from search.settings import Settings
 from search.snapshot import Snapshot
@@ -118,7 +119,23 @@ class SearchContext:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+class StageKind(StrEnum):
+    """What a stage does, so the engine orders and caches stages without naming them.
+
+    - retriever: finds candidates for the query's words or meaning (adds to the retrieved
+      hits; its output is cached per query text, so it must depend on nothing but the plan,
+      the query vector, the snapshot and the request's mode).
+    - ranker: works on the assembled result set (filters, scores, order).
+    """
+
+    retriever = "retriever"
+    ranker = "ranker"
+
+
 class Stage(Protocol):
     name: str
+    kind: StageKind
+    # Also runs on a category page (an empty query: nothing to retrieve, fuse or match).
+    browse: bool
 
     def run(self, ctx: SearchContext) -> None: ...

@@ -7,16 +7,15 @@ input can raise a syntax error.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import tantivy
 
 from indexer.lexical import TEXT_FIELDS, build_schema, query_analyzer
-from indexer.text import join_compounds
+from indexer.normalize import normalize, words
 from search.settings import RankingSettings
-from search.vocabulary import Vocabulary, words
+from search.vocabulary import Vocabulary
 
 # Function words that carry no product meaning in conversational queries
 # ("a red dress for a summer wedding"). Only dropped when the query has other words.
@@ -31,14 +30,6 @@ _SCHEMA = build_schema()  # the index's schema (one per index format) for phrase
 
 # Run-together words are split only into parts at least this long ("harley|davidson", not "a|pple").
 MIN_SPLIT_PART = 3
-
-
-def normalize(text: str) -> str:
-    """NFKC, control characters dropped, whitespace collapsed, lower-cased, compounds joined
-    the way the index joins them ("t-shirt" -> "tshirt")."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return join_compounds(" ".join(text.split()).lower())
 
 
 def stem(word: str) -> str | None:

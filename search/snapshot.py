@@ -19,7 +19,7 @@ import structlog
 from indexer import format as fmt
 from indexer.catalog import Product
 from indexer.lexical import open_index
-from indexer.store import ProductStore, StoredProduct
+from indexer.product_store import ProductStore, StoredProduct
 from indexer.vectors import load_vector_index
 from search.columns import MultiValueColumn, SingleValueColumn
 from search.vocabulary import Vocabulary

@@ -7,21 +7,18 @@ join once search analytics exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from search.models import Mode, SearchRequest, Suggestion
-from search.query import normalize
-from search.vocabulary import words
-
-if TYPE_CHECKING:
-    from search.engine import SearchEngine
+from indexer.normalize import normalize, words
+from search.models import Mode, SearchRequest, SearchResult, Suggestion
+from search.snapshot import Snapshot
 
 
-def suggest(engine: SearchEngine, q: str, limit: int = 8) -> list[Suggestion]:
+def suggest(snapshot: Snapshot, q: str, limit: int, search: Callable[[SearchRequest], SearchResult]) -> list[Suggestion]:
+    """`search` answers the product-title part (the engine's, without logging)."""
     text = normalize(q)
     if not text:
         return []
-    snapshot = engine.snapshot
     out: list[Suggestion] = []
     seen: set[str] = set()
 
@@ -40,7 +37,7 @@ def suggest(engine: SearchEngine, q: str, limit: int = 8) -> list[Suggestion]:
         head = " ".join(query_words[:-1])
         for completion in snapshot.vocabulary.complete(query_words[-1], limit=4):
             add(f"{head} {completion}".strip(), "query")
-    result = engine.search(SearchRequest(q=q, limit=limit, mode=Mode.bm25), record=False)
+    result = search(SearchRequest(q=q, limit=limit, mode=Mode.bm25))
     for hit in result.hits:
         add(hit.title, "product", hit.id)
     return out[:limit]

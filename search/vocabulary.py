@@ -8,21 +8,15 @@ SymSpell (symmetric delete), which answers in microseconds for a shop-sized voca
 from __future__ import annotations
 
 import bisect
-import re
 from collections import Counter
 from collections.abc import Iterable
 
 from symspellpy import SymSpell, Verbosity
 
 from indexer.catalog import Product
-from indexer.text import join_compounds
+from indexer.normalize import join_compounds, words
 
-WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_EDIT_DISTANCE = 2
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
 
 
 def product_words(product: Product) -> tuple[list[str], list[str]]:

@@ -13,28 +13,28 @@ They read the search log (zero-result and low-click queries) and the catalog voc
 
 from __future__ import annotations
 
-import json
-import re
 import time
-import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import structlog
 
+from indexer.normalize import words
+from search.analytics.event_log import EventLog
 from search.analytics.reports import attribute
-from search.analytics.store import LoggedSearch
-from search.query import STOPWORDS, words
-from synonyms.store import Kind, Status, Synonym
-
-if TYPE_CHECKING:
-    from search.engine import SearchEngine
+from search.analytics.search_log import LoggedSearch, SearchLog
+from search.engine import SearchEngine
+from search.errors import InvalidInput
+from search.models import SearchRequest
+from search.query import STOPWORDS
+from search.settings import Settings, SynonymSettings
+from synonyms.llm import catalog_words_for
+from synonyms.synonym_store import Kind, Status, Synonym, SynonymStore
 
 log = structlog.get_logger("vitrine.synonyms")
-
-GENERATORS = ("lexical", "semantic", "behavioural", "generative")
 
 # British -> American whole words the suffix rules below do not cover.
 _SPELLING_PAIRS = {
@@ -71,12 +71,12 @@ class SearchHistory:
     outcomes: dict[str, Any]
 
     @classmethod
-    def since(cls, engine: SearchEngine, since: float) -> SearchHistory:
-        log_ = engine.search_log
+    def since(cls, inputs: SynonymInputs, since: float) -> SearchHistory:
+        log_ = inputs.search_log
         log_.flush()
         searches = list(log_.between(since))
-        window = engine.settings.analytics.attribution_window_minutes * 60.0
-        return cls(searches, attribute(searches, engine.visitors.events.between(since), window))
+        window = inputs.settings.analytics.attribution_window_minutes * 60.0
+        return cls(searches, attribute(searches, inputs.events.between(since), window))
 
 
 def failed_queries(history: SearchHistory, min_low_click_searches: int = 3) -> dict[str, FailedQuery]:
@@ -339,35 +339,16 @@ def behavioural(engine: SearchEngine, history: SearchHistory, window_seconds: fl
 # ---- generative (optional) -------------------------------------------------------------------
 
 
-def generative(engine: SearchEngine, failed: dict[str, FailedQuery]) -> list[Synonym]:
+def generative(engine: SearchEngine, config: SynonymSettings, failed: dict[str, FailedQuery]) -> list[Synonym]:
     """Ask an OpenAI-compatible chat endpoint (synonyms.llm_url) for the catalog's words."""
-    config = engine.settings.synonyms
     if not config.llm_url:
         return []
     categories = Counter(c for p in engine.snapshot.products if p is not None for c in p.categories)
-    context = ", ".join(name for name, _ in categories.most_common(60))
+    context = [name for name, _ in categories.most_common(60)]
     candidates = []
     for item in list(failed.values())[: config.llm_max_queries]:
-        prompt = (
-            f"A shopper searched an online shop for: {item.query!r} and found nothing useful. The shop's catalog "
-            f"uses these category names: {context}. Reply with JSON only: a list of objects "
-            '{"typed": <word from the query>, "catalog": <word or short phrase the catalog likely uses>}.'
-        )
-        body = json.dumps({"model": config.llm_model, "messages": [{"role": "user", "content": prompt}], "temperature": 0})
-        request = urllib.request.Request(
-            config.llm_url.rstrip("/") + "/chat/completions", data=body.encode(), method="POST",
-            headers={"content-type": "application/json", **({"authorization": f"Bearer {config.llm_key}"} if config.llm_key else {})},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=config.llm_timeout_seconds) as response:
-                content = json.loads(response.read())["choices"][0]["message"]["content"]
-            pairs = json.loads(re.sub(r"^```(json)?|```$", "", content.strip(), flags=re.M))
-        except Exception as error:  # an optional helper: never fail the other generators
-            log.warning("generative synonym provider failed", error=str(error))
-            continue
-        for pair in pairs if isinstance(pairs, list) else []:
-            typed, target = str(pair.get("typed", "")).lower().strip(), str(pair.get("catalog", "")).lower().strip()
-            if typed and target and typed != target and typed in item.query:
+        for typed, target in catalog_words_for(config, item.query, context):
+            if typed != target and typed in item.query:
                 candidates.append(_candidate(typed, target, "generative", 0.5, {"queries": [item.query], "model": config.llm_model}))
     return candidates
 
@@ -395,8 +376,6 @@ def merge(candidates: list[Synonym]) -> list[Synonym]:
 
 def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQuery]) -> dict[str, Any]:
     """How many logged zero-result searches the candidate would have rescued (re-run now)."""
-    from search.models import SearchRequest
-
     index = engine.synonym_index_with(candidate.pairs())
     typed = {t for t in candidate.terms}
     rescued_queries = []
@@ -405,36 +384,64 @@ def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQue
         if not item.zero_result_searches or not any(t in item.query for t in typed):
             continue
         affected += item.zero_result_searches
-        result = engine.search(SearchRequest(q=item.query, limit=0), record=False, synonyms=index)
+        result = engine.search(SearchRequest(q=item.query, limit=0), synonyms=index)
         if result.total > 0 and not result.relaxed:
             rescued += item.zero_result_searches
             rescued_queries.append({"query": item.query, "searches": item.zero_result_searches, "now_results": result.total})
     return {"zero_result_searches": affected, "rescued_searches": rescued, "rescued_queries": rescued_queries}
 
 
-def suggest(engine: SearchEngine, since: float | None = None, generators: tuple[str, ...] = ("lexical", "semantic", "behavioural", "generative")) -> list[Synonym]:
+@dataclass(frozen=True)
+class SynonymInputs:
+    """What a suggestion run reads and writes: the engine (vocabulary, embeddings, what-if
+    searches with a candidate applied), the search log and events (what failed shoppers), the
+    synonym store (where suggestions wait for review) and the settings."""
+
+    engine: SearchEngine
+    search_log: SearchLog
+    events: EventLog
+    store: SynonymStore
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Round:
+    """What every generator of one suggestion run is handed."""
+
+    engine: SearchEngine
+    settings: Settings
+    history: SearchHistory
+    failed: dict[str, FailedQuery]
+
+
+# The generators by name, in the order they run (`suggest(..., generators=...)` picks some).
+GENERATORS: dict[str, Callable[[Round], list[Synonym]]] = {
+    "lexical": lambda r: lexical(r.engine, r.failed),
+    "semantic": lambda r: semantic(r.engine, r.failed, r.settings.synonyms.semantic_threshold),
+    "behavioural": lambda r: behavioural(r.engine, r.history),
+    "generative": lambda r: generative(r.engine, r.settings.synonyms, r.failed),
+}
+
+
+def suggest(inputs: SynonymInputs, since: float | None = None, generators: tuple[str, ...] = tuple(GENERATORS)) -> list[Synonym]:
     """Run the generators over the search log since `since` and store new pending suggestions."""
     unknown = [g for g in generators if g not in GENERATORS]
     if unknown:
-        raise ValueError(f"unknown generator(s) {unknown}: choose from {', '.join(GENERATORS)}")
+        raise InvalidInput(f"unknown generator(s) {unknown}: choose from {', '.join(GENERATORS)}")
     since = since if since is not None else time.time() - 30 * 86400
-    history = SearchHistory.since(engine, since)
+    history = SearchHistory.since(inputs, since)
     failed = failed_queries(history)
+    run = Round(inputs.engine, inputs.settings, history, failed)
     candidates: list[Synonym] = []
-    if "lexical" in generators:
-        candidates += lexical(engine, failed)
-    if "semantic" in generators:
-        candidates += semantic(engine, failed, engine.settings.synonyms.semantic_threshold)
-    if "behavioural" in generators:
-        candidates += behavioural(engine, history)
-    if "generative" in generators:
-        candidates += generative(engine, failed)
-    store = engine.synonyms
+    for name, generate in GENERATORS.items():
+        if name in generators:
+            candidates += generate(run)
+    store = inputs.store
     created = []
     for candidate in merge(candidates):
         if store.known(candidate):
             continue
-        candidate.impact = impact(engine, candidate, failed)
+        candidate.impact = impact(inputs.engine, candidate, failed)
         stored = store.suggest(candidate)
         if stored is not None:
             created.append(stored)

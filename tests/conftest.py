@@ -21,6 +21,7 @@ from indexer.embedding import Embedder  # noqa: E402
 from indexer.sample import generate_catalog  # noqa: E402
 from search.engine import SearchEngine  # noqa: E402
 from search.logs import configure_logging  # noqa: E402
+from search.service import SearchService  # noqa: E402
 from search.settings import Settings  # noqa: E402
 
 # Logs to stderr as in production, so tests reading a command's stdout see only its output.
@@ -54,6 +55,14 @@ def engine(index_dir: Path, embedder: Embedder) -> Iterator[SearchEngine]:
     engine.close()
 
 
+@pytest.fixture(scope="session")
+def service(engine: SearchEngine, index_dir: Path) -> Iterator[SearchService]:
+    """The shared engine run as a service: with stores (search log, visitors, synonyms)."""
+    service = SearchService(Settings(index_dir=index_dir), engine=engine)
+    yield service
+    service.close()
+
+
 @pytest.fixture
 def mutable_index_dir(index_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the sample index, for tests that write to it (without the behaviour
@@ -64,7 +73,13 @@ def mutable_index_dir(index_dir: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def mutable_engine(mutable_index_dir: Path, embedder: Embedder) -> Iterator[SearchEngine]:
-    engine = SearchEngine(mutable_index_dir, Settings(index_dir=mutable_index_dir), embedder=embedder)
-    yield engine
-    engine.close()
+def mutable_service(mutable_index_dir: Path, embedder: Embedder) -> Iterator[SearchService]:
+    service = SearchService.open(mutable_index_dir, Settings(index_dir=mutable_index_dir), embedder=embedder)
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def mutable_engine(mutable_service: SearchService) -> SearchEngine:
+    """The private copy's search library (the one `mutable_service` runs)."""
+    return mutable_service.engine

@@ -20,8 +20,8 @@ import uvicorn
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,31 +44,31 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SearchEngine]]:
+def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SearchService]]:
     _need_browser()
     target = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     settings = Settings(index_dir=target, server={"admin_key": KEY})
-    engine = SearchEngine(target, settings, embedder=embedder)
+    service = SearchService.open(target, settings, embedder=embedder)
     # Seeded searches: two zero-result queries (one searched three times) and ordinary ones.
     for query in ["quorple zint"] * 3 + ["zorbflake", "gumboots", "settee", "dress", "dress", "linen shirt"]:
-        engine.search(SearchRequest(q=query, visitor_id="seed-visitor"))
-    engine.search_log.flush()
+        service.search(SearchRequest(q=query, visitor_id="seed-visitor"))
+    service.search_log.flush()
     from synonyms.generators import suggest
 
-    assert {(tuple(s.terms), tuple(s.targets)) for s in suggest(engine)} >= {(("gumboots",), ("boots",)), (("settee",), ("set",))}
+    assert {(tuple(s.terms), tuple(s.targets)) for s in suggest(service.synonym_inputs())} >= {(("gumboots",), ("boots",)), (("settee",), ("set",))}
     port = _free_port()
-    config = uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
     while not uv.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", engine
+    yield f"http://127.0.0.1:{port}", service
     uv.should_exit = True
     thread.join(timeout=10)
-    engine.close()
+    service.close()
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from synonyms.store import Status
+    from synonyms.synonym_store import Status
 
-    base, engine = server
+    base, service = server
     browser.get(f"{base}/admin/login?key={KEY}&next=/admin/synonyms")
     assert browser.title.startswith("Synonyms")
     rows = {r.find_element(By.CSS_SELECTOR, "input.terms").get_attribute("value"): r
@@ -152,10 +152,10 @@ def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None
     settee_id = int(settee.get_attribute("data-id"))
     settee.find_element(By.CSS_SELECTOR, "button.reject").click()
     WebDriverWait(browser, 10).until(ec.staleness_of(settee))
-    approved = engine.synonyms.get(gum_id)
+    approved = service.synonyms.get(gum_id)
     assert (approved.status, approved.terms, approved.targets) == (Status.approved, ["gumboots", "wellingtons"], ["boots"])
-    assert engine.synonyms.get(settee_id).status == Status.rejected
-    assert engine.search(SearchRequest(q="wellingtons"), record=False).total > 0
+    assert service.synonyms.get(settee_id).status == Status.rejected
+    assert service.search(SearchRequest(q="wellingtons"), record=False).total > 0
     browser.get(f"{base}/admin/synonyms?status=approved")
     assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.synonym-row")] == [str(gum_id)]
     assert _console_errors(browser) == []

@@ -1,5 +1,5 @@
 """Search reports against hand-computed figures: attribution, counts, visitors, trend, CTR,
-conversion and revenue; then the same reports through the engine, the API and the CLI."""
+conversion and revenue; then the same reports through the service, the API and the CLI."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from indexer.embedding import Embedder
 from search.analytics import reports
-from search.analytics.events import LoggedEvent
-from search.analytics.service import Period, parse_time
-from search.analytics.store import LoggedSearch
+from search.analytics.event_log import LoggedEvent
+from search.analytics.report_runner import Period, parse_time
+from search.analytics.search_log import LoggedSearch
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 T = 1_750_000_000.0  # a fixed "now" for the pure report tests
@@ -167,28 +167,28 @@ def test_bad_period_is_explained() -> None:
         Period.parse("1d", "2d")
 
 
-# ---- through the engine, the API and the CLI -----------------------------------------------
+# ---- through the service, the API and the CLI -----------------------------------------------
 
 
 @pytest.fixture
-def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient]]:
+def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchService, TestClient]]:
     settings = Settings(index_dir=mutable_index_dir, server={"admin_key": "k"})
-    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
-    with TestClient(create_app(settings, engine=engine)) as client:
-        yield engine, client
-    engine.close()
+    service = SearchService.open(mutable_index_dir, settings, embedder=embedder)
+    with TestClient(create_app(settings, service=service)) as client:
+        yield service, client
+    service.close()
 
 
 ADMIN = {"X-Admin-Key": "k"}
 
 
 def test_every_search_is_logged_with_its_segment_and_latency(live) -> None:
-    engine, client = live
+    service, client = live
     visitor = f"v-{uuid.uuid4().hex}"
     client.get("/search", params={"q": "Linen Dress ", "visitor_id": visitor, "session_id": "s", "utm_medium": "cpc"})
     client.get("/search", params={"q": "qqqzzz", "visitor_id": visitor})
-    engine.search_log.flush()
-    logged = [s for s in engine.search_log.between() if s.visitor_id == visitor]
+    service.search_log.flush()
+    logged = [s for s in service.search_log.between() if s.visitor_id == visitor]
     assert [(s.query, s.normalized, s.total > 0, s.traffic_source) for s in logged] == [
         ("Linen Dress ", "linen dress", True, "paid"), ("qqqzzz", "qqqzzz", False, "direct"),
     ]
@@ -196,7 +196,7 @@ def test_every_search_is_logged_with_its_segment_and_latency(live) -> None:
 
 
 def test_zero_result_report_through_the_api_and_a_catalog_fix(live) -> None:
-    engine, client = live
+    service, client = live
     for _ in range(3):
         client.get("/search", params={"q": "zorbflake", "visitor_id": "v1"})
     response = client.get("/reports/zero-results", params={"since": "1h"}, headers=ADMIN)
@@ -221,7 +221,7 @@ def test_reports_need_the_admin_key_and_explain_bad_parameters(live) -> None:
 
 
 def test_clicks_from_the_api_make_top_queries_and_conversion(live) -> None:
-    engine, client = live
+    service, client = live
     visitor = f"v-{uuid.uuid4().hex}"
     result = client.get("/search", params={"q": "dress", "visitor_id": visitor, "session_id": "s", "device": "mobile"}).json()
     hit = result["hits"][0]["id"]
@@ -236,11 +236,11 @@ def test_clicks_from_the_api_make_top_queries_and_conversion(live) -> None:
 
 def test_clean_shutdown_writes_every_queued_search(mutable_index_dir: Path, embedder: Embedder) -> None:
     settings = Settings(index_dir=mutable_index_dir, analytics={"flush_interval_seconds": 5})
-    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
+    service = SearchService.open(mutable_index_dir, settings, embedder=embedder)
     for i in range(300):
-        engine.search(SearchRequest(q=f"dress {i}", limit=1))
-    engine.close()  # long flush interval: nothing would be written yet without a clean close
-    reopened = SearchEngine(mutable_index_dir, settings, embedder=embedder)
+        service.search(SearchRequest(q=f"dress {i}", limit=1))
+    service.close()  # long flush interval: nothing would be written yet without a clean close
+    reopened = SearchService.open(mutable_index_dir, settings, embedder=embedder)
     try:
         assert reopened.search_log.count() == 300
     finally:
@@ -250,9 +250,9 @@ def test_clean_shutdown_writes_every_queued_search(mutable_index_dir: Path, embe
 def test_cli_report_prints_table_csv_and_json(live, mutable_index_dir: Path, capsys) -> None:
     from search.cli import main
 
-    engine, client = live
+    service, client = live
     client.get("/search", params={"q": "glorpwidget", "visitor_id": "v9"})
-    engine.search_log.flush()
+    service.search_log.flush()
     capsys.readouterr()
     assert main(["report", "zero-results", "--since", "1d", "--format", "json", "--index-dir", str(mutable_index_dir)]) == 0
     rows = json.loads(capsys.readouterr().out)

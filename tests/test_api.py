@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from search.api.app import create_app
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 from tests.test_search_engine import HOSTILE
 
 
 @pytest.fixture(scope="module")
-def client(engine: SearchEngine, index_dir) -> Iterator[TestClient]:
-    app = create_app(Settings(index_dir=index_dir), engine=engine)
+def client(service: SearchService, index_dir) -> Iterator[TestClient]:
+    app = create_app(Settings(index_dir=index_dir), service=service)
     with TestClient(app) as client:
         yield client
 

@@ -24,13 +24,14 @@ from indexer.sample import generate_catalog
 from search.api.app import create_app
 from search.engine import SearchEngine
 from search.models import Filters, Mode, SearchRequest
+from search.service import SearchService
 from search.settings import ServerSettings, Settings
 
 
 @pytest.fixture
-def admin_client(mutable_engine: SearchEngine, mutable_index_dir) -> Iterator[TestClient]:
+def admin_client(mutable_service: SearchService, mutable_index_dir) -> Iterator[TestClient]:
     settings = Settings(index_dir=mutable_index_dir, server=ServerSettings(admin_key="s3cret"))
-    with TestClient(create_app(settings, engine=mutable_engine)) as client:
+    with TestClient(create_app(settings, service=mutable_service)) as client:
         client.headers["X-Admin-Key"] = "s3cret"
         yield client
 
@@ -62,7 +63,7 @@ def test_stock_update_is_visible_in_search_immediately(admin_client, mutable_eng
 
 
 def test_stock_update_reaches_another_process_within_a_second(admin_client, mutable_engine, mutable_index_dir, embedder) -> None:
-    other = SearchEngine(mutable_index_dir, Settings(index_dir=mutable_index_dir), embedder=embedder)
+    other = SearchService.open(mutable_index_dir, Settings(index_dir=mutable_index_dir), embedder=embedder)
     other.start_watching(interval=0.1)
     try:
         product = _product_with_size(mutable_engine, "L")
@@ -155,14 +156,14 @@ def test_admin_endpoints_require_the_admin_key(admin_client) -> None:
     assert admin_client.get("/search", params={"q": "hat"}, headers={"X-Admin-Key": ""}).status_code == 200
 
 
-def test_index_swap_under_concurrent_requests_loses_none(mutable_engine, mutable_index_dir, embedder) -> None:
+def test_index_swap_under_concurrent_requests_loses_none(mutable_service, mutable_engine, mutable_index_dir, embedder) -> None:
     settings = Settings(index_dir=mutable_index_dir)
     old_version = mutable_engine.snapshot.version_dir.name
     statuses: list[int] = []
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    with TestClient(create_app(settings, engine=mutable_engine)) as client:
+    with TestClient(create_app(settings, service=mutable_service)) as client:
         def hammer(query: str) -> None:
             while not stop.is_set():
                 try:

@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 
 from indexer.catalog import Product
-from search.personalization.events import Event
+from search.behaviour import Event
 from search.personalization.profile import affinities, apply_event, new_profile, product_signals
-from search.personalization.stores import ProfileStore, RedisProfileStore, SQLiteProfileStore
+from search.personalization.profile_stores import (
+    ProfileStore,
+    RedisProfileStore,
+    SQLiteProfileStore,
+)
 from search.settings import PersonalizationSettings
 
 DAY = 86400.0

@@ -55,7 +55,7 @@ def _engine(index_dir: Path, embedder: Embedder, **ranking) -> Iterator[SearchEn
 
 
 def _titles(engine: SearchEngine, q: str, **kwargs) -> list[str]:
-    return [h.title for h in engine.search(SearchRequest(q=q, prefix=False, limit=10, **kwargs), record=False).hits]
+    return [h.title for h in engine.search(SearchRequest(q=q, prefix=False, limit=10, **kwargs)).hits]
 
 
 @pytest.mark.parametrize("mode", [Mode.hybrid, Mode.bm25])
@@ -64,7 +64,7 @@ def test_titles_saying_the_query_words_together_rank_above_ones_that_only_contai
         titles = _titles(engine, "coffee cup", mode=mode)
         cups = {"Ceramic Coffee Cup", "Stoneware Coffee Cup and Saucer"}
         assert set(titles[:2]) == cups, titles
-        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True, mode=mode), record=False)
+        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True, mode=mode))
         for hit in result.hits:
             said_together = hit.title in cups
             assert (hit.explain["proximity"].contribution > 0) == said_together, hit.title
@@ -74,13 +74,13 @@ def test_titles_saying_the_query_words_together_rank_above_ones_that_only_contai
 
 def test_proximity_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
     with _engine(small_index, embedder, proximity_weight=0.0) as engine:
-        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True), record=False)
+        result = engine.search(SearchRequest(q="coffee cup", prefix=False, explain=True))
         assert all("proximity" not in hit.explain for hit in result.hits)
 
 
 def test_proximity_never_lifts_a_product_missing_a_query_word(small_index, embedder) -> None:
     with _engine(small_index, embedder) as engine:
-        result = engine.search(SearchRequest(q="tea cup saucer", prefix=False, explain=True), record=False)
+        result = engine.search(SearchRequest(q="tea cup saucer", prefix=False, explain=True))
         for hit in result.hits:
             if hit.title == "Tea Cup Set":  # says "tea cup" but has no saucer
                 assert hit.explain["proximity"].contribution == 0
@@ -88,7 +88,7 @@ def test_proximity_never_lifts_a_product_missing_a_query_word(small_index, embed
 
 def test_products_containing_more_of_the_query_words_rank_higher(small_index, embedder) -> None:
     with _engine(small_index, embedder) as engine:
-        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
+        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True))
         shares = {h.title: h.explain["words"].details["share"] for h in result.hits}
         assert shares["Black Running Shoes"] == 0.75 and shares["Black Paisley Ankle Boots"] == 0.5
         assert shares["Paisley Silk Scarf"] == 0.25
@@ -98,19 +98,19 @@ def test_products_containing_more_of_the_query_words_rank_higher(small_index, em
             assert hit.explain["words"].contribution == pytest.approx(hit.explain["words"].details["share"])
             assert sum(e.contribution for e in hit.explain.values()) == pytest.approx(hit.score)
         # A typo still counts as the word it corrects.
-        typo = engine.search(SearchRequest(q="paisley scraf", prefix=False, explain=True), record=False)
+        typo = engine.search(SearchRequest(q="paisley scraf", prefix=False, explain=True))
         assert typo.hits[0].title == "Paisley Silk Scarf" and typo.hits[0].explain["words"].details["share"] == 1.0
 
 
 def test_words_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:
     with _engine(small_index, embedder, words_weight=0.0) as engine:
-        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True), record=False)
+        result = engine.search(SearchRequest(q="paisley black running shoes", prefix=False, explain=True))
         assert result.hits and all("words" not in hit.explain for hit in result.hits)
 
 
 def test_words_run_together_are_split_into_catalog_words(small_index, embedder) -> None:
     with _engine(small_index, embedder) as engine:
-        result = engine.search(SearchRequest(q="harleydavidson jacket", prefix=False, mode=Mode.bm25), record=False)
+        result = engine.search(SearchRequest(q="harleydavidson jacket", prefix=False, mode=Mode.bm25))
         assert result.hits and result.hits[0].title == "Harley-Davidson Leather Riding Jacket"
         assert result.corrected_query == "harley davidson jacket"
         # Both parts must be found together: the scarf has only "Davidson".
@@ -132,7 +132,7 @@ def test_words_are_split_only_where_the_catalog_says_the_parts_side_by_side(smal
     # "Leather Riding" gloves and jacket, never "riding leather".
     with _engine(small_index, embedder) as engine:
         def alternatives(q: str) -> list[str]:
-            result = engine.search(SearchRequest(q=q, prefix=False, explain=True, mode=Mode.bm25), record=False)
+            result = engine.search(SearchRequest(q=q, prefix=False, explain=True, mode=Mode.bm25))
             return [a[0] for t in result.debug["terms"] for a in t["alternatives"] if a[1] == "split"]
 
         assert alternatives("coffeecup") == ["coffee cup"]

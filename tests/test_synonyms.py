@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 from synonyms.generators import spelling_variants
-from synonyms.store import Kind, Status, SynonymError, SynonymStore, export_solr, parse_solr
+from synonyms.synonym_store import Kind, Status, SynonymError, SynonymStore, export_solr, parse_solr
 
 ADMIN = {"X-Admin-Key": "k", "X-Admin-User": "maria"}
 
@@ -32,7 +32,7 @@ def store(tmp_path: Path) -> Iterator[SynonymStore]:
 
 
 def _pending(store: SynonymStore, typed: str, target: str):
-    from synonyms.store import Synonym
+    from synonyms.synonym_store import Synonym
 
     return store.suggest(Synonym(0, Kind.one_way, [typed], [target], Status.pending, "semantic", 0.7, {"cosine": 0.7}))
 
@@ -113,12 +113,12 @@ def test_spelling_variants_cover_british_american_and_number(word: str, variant:
 
 
 @pytest.fixture
-def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient, Path]]:
+def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchService, TestClient, Path]]:
     settings = Settings(index_dir=mutable_index_dir, server={"admin_key": "k"})
-    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
-    with TestClient(create_app(settings, engine=engine)) as client:
-        yield engine, client, mutable_index_dir
-    engine.close()
+    service = SearchService.open(mutable_index_dir, settings, embedder=embedder)
+    with TestClient(create_app(settings, service=service)) as client:
+        yield service, client, mutable_index_dir
+    service.close()
 
 
 def _titles(client: TestClient, q: str) -> tuple[list[str], dict]:
@@ -127,7 +127,7 @@ def _titles(client: TestClient, q: str) -> tuple[list[str], dict]:
 
 
 def test_zero_result_queries_to_approved_synonyms_end_to_end(live) -> None:
-    engine, client, _ = live
+    service, client, _ = live
     for q in ["gumboots", "gumboots", "settee"]:
         assert _titles(client, q)[1]["total"] == 0
     response = client.post("/synonyms/suggest", json={"since": "1h"}, headers=ADMIN)
@@ -163,7 +163,7 @@ def test_zero_result_queries_to_approved_synonyms_end_to_end(live) -> None:
 
 
 def test_behavioural_pair_from_a_failed_then_clicked_search(live) -> None:
-    engine, client, _ = live
+    service, client, _ = live
     first = client.get("/search", params={"q": "wellies", "visitor_id": "b1", "session_id": "x"}).json()
     assert first["total"] == 0
     second = client.get("/search", params={"q": "boots", "visitor_id": "b1", "session_id": "x"}).json()
@@ -175,7 +175,7 @@ def test_behavioural_pair_from_a_failed_then_clicked_search(live) -> None:
 
 
 def test_equivalent_and_phrase_synonyms_expand_both_ways(live) -> None:
-    engine, client, _ = live
+    service, client, _ = live
     assert _titles(client, "brolly")[1]["total"] == 0
     response = client.post("/synonyms", json={"kind": "equivalent", "terms": ["brolly", "bucket hat"]}, headers=ADMIN)
     assert response.status_code == 201
@@ -188,8 +188,8 @@ def test_equivalent_and_phrase_synonyms_expand_both_ways(live) -> None:
 
 
 def test_approval_reaches_another_service_process_within_seconds(live, embedder: Embedder) -> None:
-    engine, client, index_dir = live
-    other = SearchEngine(index_dir, Settings(index_dir=index_dir), embedder=embedder)
+    service, client, index_dir = live
+    other = SearchService.open(index_dir, Settings(index_dir=index_dir), embedder=embedder)
     other.start_watching(0.1)
     try:
         assert other.search(SearchRequest(q="gumboots"), record=False).total == 0
@@ -199,7 +199,7 @@ def test_approval_reaches_another_service_process_within_seconds(live, embedder:
             time.sleep(0.1)
         assert other.search(SearchRequest(q="gumboots"), record=False).total > 0
         # Reverting takes it away again.
-        entry = engine.synonyms.approved()[0]
+        entry = service.synonyms.approved()[0]
         client.post(f"/synonyms/{entry.id}/revert", headers=ADMIN)
         deadline = time.time() + 5
         while other.search(SearchRequest(q="gumboots"), record=False).total > 0 and time.time() < deadline:
@@ -225,13 +225,13 @@ def test_import_and_export_through_the_api(live) -> None:
 def test_cli_suggest_list_approve_export(live, capsys) -> None:
     from search.cli import main
 
-    engine, client, index_dir = live
+    service, client, index_dir = live
     client.get("/search", params={"q": "gumboots", "visitor_id": "c1"})
-    engine.search_log.flush()
+    service.search_log.flush()
     capsys.readouterr()
     assert main(["synonyms", "suggest", "--index-dir", str(index_dir)]) == 0
     assert "gumboots => boots" in capsys.readouterr().out
-    entry = next(s for s in engine.synonyms.list(Status.pending) if s.terms == ["gumboots"])
+    entry = next(s for s in service.synonyms.list(Status.pending) if s.terms == ["gumboots"])
     assert main(["synonyms", "approve", str(entry.id), "--by", "cli-user", "--index-dir", str(index_dir)]) == 0
     assert main(["synonyms", "export", "--index-dir", str(index_dir)]) == 0
     assert "gumboots => boots" in capsys.readouterr().out

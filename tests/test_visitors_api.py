@@ -15,16 +15,16 @@ from fastapi.testclient import TestClient
 from indexer.catalog import Product
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 
 
 @pytest.fixture(scope="module")
-def client(engine: SearchEngine, index_dir) -> Iterator[TestClient]:
-    app = create_app(Settings(index_dir=index_dir, server={"admin_key": "secret"}), engine=engine)
+def client(service: SearchService, index_dir) -> Iterator[TestClient]:
+    app = create_app(Settings(index_dir=index_dir, server={"admin_key": "secret"}), service=service)
     with TestClient(app) as client:
         yield client
 
@@ -79,7 +79,7 @@ def test_events_batch_limits_are_explained(client) -> None:
     assert response.json()["rejected"][0]["index"] == 0
 
 
-def test_ubi_events_are_understood(client, engine, sample_products) -> None:
+def test_ubi_events_are_understood(client, service, sample_products) -> None:
     visitor = _visitor()
     product = sample_products[1]
     ubi = {
@@ -89,7 +89,7 @@ def test_ubi_events_are_understood(client, engine, sample_products) -> None:
     }
     response = client.post("/events", json={"events": [ubi]})
     assert response.status_code == 202 and response.json()["accepted"] == 1
-    logged = engine.visitors.events.of_visitor(visitor)
+    logged = service.visitors.events.of_visitor(visitor)
     assert [(e.type, e.product_id, e.search_id, e.position) for e in logged] == [("view", product.id, "q-1", 2)]
 
 
@@ -164,47 +164,47 @@ def engine_product(client: TestClient, product_id: str) -> Product:
     return Product.model_validate(client.get(f"/products/{product_id}").json())
 
 
-def test_erasure_removes_profile_and_events_and_needs_the_admin_key(client, engine, sample_products) -> None:
+def test_erasure_removes_profile_and_events_and_needs_the_admin_key(client, service, sample_products) -> None:
     visitor, other = _visitor(), _visitor()
     client.post("/events", json={"events": _purchases(_red_m(sample_products), visitor) + _purchases(_red_m(sample_products), other)})
     client.post("/events", json={"events": [{"type": "view", "visitor_id": visitor, "product_id": sample_products[0].id}]})
-    assert engine.visitors.profiles.get(visitor) is not None
+    assert service.visitors.profiles.get(visitor) is not None
     assert client.delete(f"/visitors/{visitor}").status_code == 401
     response = client.delete(f"/visitors/{visitor}", headers={"X-Admin-Key": "secret"})
     assert response.status_code == 200
     erased = response.json()["erased"]
     assert (erased["profiles"], erased["events"]) == (1, 5)
-    assert engine.visitors.profiles.get(visitor) is None
-    assert engine.visitors.events.of_visitor(visitor) == []
+    assert service.visitors.profiles.get(visitor) is None
+    assert service.visitors.events.of_visitor(visitor) == []
     assert client.get(f"/visitors/{visitor}/recent").json()["products"] == []
-    result = engine.search(SearchRequest(q="dress", visitor_id=visitor, explain=True))
+    result = service.search(SearchRequest(q="dress", visitor_id=visitor, explain=True))
     assert result.debug["personalized"] is False
     # Nobody else is touched.
-    assert engine.visitors.profiles.get(other) is not None
-    assert len(engine.visitors.events.of_visitor(other)) == 4
+    assert service.visitors.profiles.get(other) is not None
+    assert len(service.visitors.events.of_visitor(other)) == 4
 
 
 def test_retention_purges_old_events_and_profiles(tmp_path: Path, index_dir: Path, embedder: Embedder, sample_products) -> None:
     settings = Settings(index_dir=index_dir, data_dir=tmp_path / "state", personalization={"retention_days": 30})
-    engine = SearchEngine(index_dir, settings, embedder=embedder)
+    service = SearchService.open(index_dir, settings, embedder=embedder)
     try:
         old, fresh = _visitor(), _visitor()
         now = time.time()
         product = sample_products[0].id
-        result = engine.visitors.ingest([
+        result = service.visitors.ingest([
             {"type": "view", "visitor_id": old, "product_id": product, "ts": now - 20 * 86400},
             {"type": "view", "visitor_id": fresh, "product_id": product, "ts": now},
             {"type": "view", "visitor_id": fresh, "product_id": product, "ts": now - 40 * 86400},
         ])
         assert result.accepted == 2 and "retention" in result.rejected[0].reason
-        purged = engine.visitors.purge_expired(now=now + 15 * 86400)
+        purged = service.visitors.purge_expired(now=now + 15 * 86400)
         assert purged == {"profiles": 1, "events": 1}
-        assert engine.visitors.profiles.get(old) is None and engine.visitors.profiles.get(fresh) is not None
+        assert service.visitors.profiles.get(old) is None and service.visitors.profiles.get(fresh) is not None
     finally:
-        engine.close()
+        service.close()
 
 
-def test_no_ip_address_or_user_agent_is_stored(client, engine, sample_products) -> None:
+def test_no_ip_address_or_user_agent_is_stored(client, service, sample_products) -> None:
     visitor = _visitor()
     client.post(
         "/events",
@@ -212,9 +212,9 @@ def test_no_ip_address_or_user_agent_is_stored(client, engine, sample_products) 
                           "context": {"referrer": "https://mail.example.com/inbox?u=jane@example.com", "device": "mobile"}}]},
         headers={"User-Agent": IPHONE},
     )
-    logged = engine.visitors.events.of_visitor(visitor)
+    logged = service.visitors.events.of_visitor(visitor)
     assert logged[0].referrer_host == "mail.example.com"
-    stored = repr(logged) + repr(engine.visitors.profiles.get(visitor))
+    stored = repr(logged) + repr(service.visitors.profiles.get(visitor))
     for secret in ("jane@example.com", "iPhone", "testclient"):
         assert secret not in stored
 
@@ -229,19 +229,19 @@ def test_profiles_in_redis_are_shared_by_service_processes(index_dir: Path, embe
         if os.environ.get("VITRINE_REQUIRE_SERVICES") == "1":
             pytest.fail(f"Redis at {url} is required here: {error}")
         pytest.skip(f"no Redis at {url}")
-    engines = [
-        SearchEngine(index_dir, Settings(index_dir=index_dir, data_dir=tmp_path / f"state{i}",
+    services = [
+        SearchService.open(index_dir, Settings(index_dir=index_dir, data_dir=tmp_path / f"state{i}",
                                          personalization={"profile_store": url}), embedder=embedder)
         for i in range(2)
     ]
     visitor = _visitor()
     try:
-        engines[0].visitors.ingest(_purchases(_red_m(sample_products), visitor))
-        result = engines[1].search(SearchRequest(q="dress", visitor_id=visitor, session_id="s1", explain=True))
+        services[0].visitors.ingest(_purchases(_red_m(sample_products), visitor))
+        result = services[1].search(SearchRequest(q="dress", visitor_id=visitor, session_id="s1", explain=True))
         assert result.debug["personalized"] is True
         assert result.debug["preferred_sizes"] == ["m"]
-        engines[1].visitors.erase(visitor)
-        assert engines[0].visitors.profiles.get(visitor) is None
+        services[1].visitors.erase(visitor)
+        assert services[0].visitors.profiles.get(visitor) is None
     finally:
-        for engine in engines:
-            engine.close()
+        for service in services:
+            service.close()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from indexer.embedding import Embedder
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 WINDOW = 30 * 60
@@ -57,28 +57,28 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def _engine(index_dir: Path, embedder: Embedder, url: str, **analytics) -> SearchEngine:
+def _service(index_dir: Path, embedder: Embedder, url: str, **analytics) -> SearchService:
     settings = Settings(index_dir=index_dir, analytics={
         "abandoned_webhook_url": url, "webhook_secret": "s3cret", "webhook_retry_seconds": 10, **analytics})
-    return SearchEngine(index_dir, settings, embedder=embedder)
+    return SearchService.open(index_dir, settings, embedder=embedder)
 
 
 def test_abandoned_searches_of_identified_visitors_are_posted_with_retries(mutable_index_dir, embedder, receiver) -> None:
-    engine = _engine(mutable_index_dir, embedder, receiver.url)
+    service = _service(mutable_index_dir, embedder, receiver.url)
     try:
-        abandoned = engine.search(SearchRequest(q="dress", visitor_id="v1", session_id="a"))
-        clicked = engine.search(SearchRequest(q="dress", visitor_id="v2", session_id="b"))
-        engine.visitors.ingest([{"type": "click", "visitor_id": "v2", "product_id": clicked.hits[0].id,
+        abandoned = service.search(SearchRequest(q="dress", visitor_id="v1", session_id="a"))
+        clicked = service.search(SearchRequest(q="dress", visitor_id="v2", session_id="b"))
+        service.visitors.ingest([{"type": "click", "visitor_id": "v2", "product_id": clicked.hits[0].id,
                                  "search_id": clicked.search_id}])
-        engine.search(SearchRequest(q="dress"))  # anonymous: nobody to tell
-        engine.search(SearchRequest(q="qqqzzzx", visitor_id="v3"))  # no results: not abandoned
+        service.search(SearchRequest(q="dress"))  # anonymous: nobody to tell
+        service.search(SearchRequest(q="qqqzzzx", visitor_id="v3"))  # no results: not abandoned
         now = time.time()
-        assert engine.webhook.run_once(now) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}  # window still open
+        assert service.webhook.run_once(now) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}  # window still open
         later = now + WINDOW + 5
-        assert engine.webhook.run_once(later) == {"new": 1, "delivered": 0, "retrying": 1, "dead": 0}  # receiver said 500
-        assert engine.webhook.run_once(later + 5) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}  # backoff: not yet
-        assert engine.webhook.run_once(later + 11) == {"new": 0, "delivered": 1, "retrying": 0, "dead": 0}
-        assert engine.webhook.run_once(later + 100)["new"] == 0  # never twice
+        assert service.webhook.run_once(later) == {"new": 1, "delivered": 0, "retrying": 1, "dead": 0}  # receiver said 500
+        assert service.webhook.run_once(later + 5) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}  # backoff: not yet
+        assert service.webhook.run_once(later + 11) == {"new": 0, "delivered": 1, "retrying": 0, "dead": 0}
+        assert service.webhook.run_once(later + 100)["new"] == 0  # never twice
         payload, headers = receiver.received[-1]
         assert (payload["search_id"], payload["visitor_id"], payload["query"], payload["event"]) == (
             abandoned.search_id, "v1", "dress", "search.abandoned")
@@ -86,20 +86,20 @@ def test_abandoned_searches_of_identified_visitors_are_posted_with_retries(mutab
         assert headers["x-vitrine-signature"] == f"sha256={expected}"
         assert len(receiver.received) == 2
     finally:
-        engine.close()
+        service.close()
 
 
 def test_a_receiver_that_keeps_failing_ends_in_the_dead_letter_table(mutable_index_dir, embedder) -> None:
     failing = Receiver([503])
-    engine = _engine(mutable_index_dir, embedder, failing.url, webhook_max_attempts=2)
+    service = _service(mutable_index_dir, embedder, failing.url, webhook_max_attempts=2)
     try:
-        engine.search(SearchRequest(q="dress", visitor_id="v1"))
+        service.search(SearchRequest(q="dress", visitor_id="v1"))
         now = time.time() + WINDOW + 5
-        engine.webhook.run_once(now)
-        assert engine.webhook.run_once(now + 11) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 1}
-        [dead] = engine.webhook.deliveries("dead")
+        service.webhook.run_once(now)
+        assert service.webhook.run_once(now + 11) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 1}
+        [dead] = service.webhook.deliveries("dead")
         assert (dead.attempts, dead.last_error, dead.payload["visitor_id"]) == (2, "HTTP 503", "v1")
-        assert engine.webhook.run_once(now + 1000) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}
+        assert service.webhook.run_once(now + 1000) == {"new": 0, "delivered": 0, "retrying": 0, "dead": 0}
     finally:
-        engine.close()
+        service.close()
         failing.close()

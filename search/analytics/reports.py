@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from search.analytics.events import LoggedEvent
-from search.analytics.store import LoggedSearch
+from search.analytics.event_log import LoggedEvent
+from search.analytics.search_log import LoggedSearch
 
 OUTCOME_TYPES = ("click", "add_to_cart", "purchase")
 SEGMENT_FIELDS = ("traffic_source", "visitor", "device")

@@ -20,15 +20,15 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import structlog
 
+from search.analytics.event_log import EventLog
 from search.analytics.reports import abandoned_searches, attribute
-from search.analytics.store import connect
-
-if TYPE_CHECKING:
-    from search.engine import SearchEngine
+from search.analytics.search_log import SearchLog, connect
+from search.settings import AnalyticsSettings
 
 log = structlog.get_logger("vitrine.webhook")
 
@@ -44,12 +44,11 @@ class Delivery:
 
 
 class AbandonedSearchWebhook:
-    def __init__(self, engine: SearchEngine) -> None:
-        from search.analytics.store import ANALYTICS_FILE
-
-        self.engine = engine
-        self.settings = engine.settings.analytics
-        self._db = connect(engine.settings.state_dir / ANALYTICS_FILE)
+    def __init__(self, search_log: SearchLog, events: EventLog, settings: AnalyticsSettings, db_path: Path) -> None:
+        self.search_log = search_log
+        self.events = events
+        self.settings = settings
+        self._db = connect(db_path)
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS webhook_deliveries (
                 search_id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
@@ -65,10 +64,10 @@ class AbandonedSearchWebhook:
         window = self.settings.attribution_window_minutes * 60.0
         until = now - window  # younger searches may still get their click
         since = until - lookback_hours * 3600
-        log_ = self.engine.search_log
+        log_ = self.search_log
         log_.flush()
         searches = [s for s in log_.between(since, until) if s.visitor_id]
-        outcomes = attribute(searches, self.engine.visitors.events.between(since, now), window)
+        outcomes = attribute(searches, self.events.between(since, now), window)
         added = 0
         with self._lock:
             for s in abandoned_searches(searches, outcomes):

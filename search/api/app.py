@@ -18,7 +18,7 @@ from search.api import (
     routes_synonyms,
     routes_visitors,
 )
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 log = structlog.get_logger("vitrine.api")
@@ -55,23 +55,23 @@ class RequestLog:
             )
 
 
-def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
+    """The HTTP API over a service (one is opened from `settings` when none is given; a given
+    one stays open when the app stops: its owner closes it)."""
+    settings = settings or (service.settings if service is not None else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Opening the index fails loudly (IndexNotFound / UnsupportedIndexFormat with the
-        # command that fixes it) rather than serving errors.
-        owned = engine is None
-        app.state.engine = engine or SearchEngine(settings.index_dir, settings)
-        app.state.engine.warm_up()
-        app.state.engine.start_watching()
-        log.info("ready", index_version=app.state.engine.snapshot.version_dir.name)
+        owned = service is None
+        app.state.service = service or SearchService(settings)
+        app.state.service.warm_up()
+        app.state.service.start_watching()
+        log.info("ready", index_version=app.state.service.engine.snapshot.version_dir.name)
         try:
             yield
         finally:
             if owned:
-                app.state.engine.close()
+                app.state.service.close()
 
     app = FastAPI(
         title="Vitrine",

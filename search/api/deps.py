@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 
-def get_engine(request: Request) -> SearchEngine:
-    return request.app.state.engine
+def get_service(request: Request) -> SearchService:
+    return request.app.state.service
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,6 +44,6 @@ def require_admin(
         )
 
 
-EngineDep = Annotated[SearchEngine, Depends(get_engine)]
+ServiceDep = Annotated[SearchService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = Depends(require_admin)

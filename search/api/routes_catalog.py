@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from indexer.catalog import Product
-from search.api.deps import AdminDep, EngineDep
+from search.api.deps import AdminDep, ServiceDep
 
 router = APIRouter(prefix="/catalog", tags=["catalog admin"], dependencies=[AdminDep])
 
@@ -60,23 +60,23 @@ def _products(payload: Any) -> list[Product]:
 
 
 @router.put("/products")
-def upsert_products(engine: EngineDep, payload: Any = Body(..., description="Products in catalog format v1")) -> dict[str, int]:
+def upsert_products(service: ServiceDep, payload: Any = Body(..., description="Products in catalog format v1")) -> dict[str, int]:
     """Add or replace products. Only products whose text changed are re-embedded."""
-    summary = engine.updater.upsert(_products(payload))
-    engine.refresh()
+    summary = service.updater.upsert(_products(payload))
+    service.refresh()
     return {"added": summary.added, "updated": summary.updated, "embedded": summary.embedded}
 
 
 @router.patch("/stock")
-def update_stock(engine: EngineDep, updates: list[StockUpdate]) -> dict[str, Any]:
+def update_stock(service: ServiceDep, updates: list[StockUpdate]) -> dict[str, Any]:
     """Set stock per variant SKU."""
-    summary = engine.updater.set_stock([(u.sku, u.stock) for u in updates])
-    engine.refresh()
+    summary = service.updater.set_stock([(u.sku, u.stock) for u in updates])
+    service.refresh()
     return {"updated": summary.updated, "unknown_skus": summary.unknown}
 
 
 @router.patch("/prices")
-def update_prices(engine: EngineDep, updates: list[PriceUpdate]) -> dict[str, Any]:
+def update_prices(service: ServiceDep, updates: list[PriceUpdate]) -> dict[str, Any]:
     """Set prices per variant SKU or per product id."""
     by_sku = [(u.sku, u.price) for u in updates if u.sku]
     by_id = [(u.id, u.price) for u in updates if u.id]
@@ -84,17 +84,17 @@ def update_prices(engine: EngineDep, updates: list[PriceUpdate]) -> dict[str, An
     updated = 0
     for items, key in ((by_sku, "sku"), (by_id, "id")):
         if items:
-            summary = engine.updater.set_prices(items, by=key)
+            summary = service.updater.set_prices(items, by=key)
             updated += summary.updated
             unknown += summary.unknown
-    engine.refresh()
+    service.refresh()
     return {"updated": updated, "unknown": unknown}
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_product(engine: EngineDep, product_id: str) -> Response:
-    missing = engine.updater.delete([product_id])
+def delete_product(service: ServiceDep, product_id: str) -> Response:
+    missing = service.updater.delete([product_id])
     if missing:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")
-    engine.refresh()
+    service.refresh()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -17,10 +17,10 @@ from fastapi.responses import (
 )
 from fastapi.templating import Jinja2Templates
 
+from search.analytics.report_runner import REPORTS, Period
 from search.analytics.reports import to_csv
-from search.analytics.service import REPORTS, Period, run_report
 from search.api.charts import bar_chart, line_chart
-from search.api.deps import ADMIN_COOKIE, AdminDep, EngineDep, is_admin
+from search.api.deps import ADMIN_COOKIE, AdminDep, ServiceDep, is_admin
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -42,7 +42,7 @@ def _iso(ts: float) -> str:
 
 @router.get("/reports/{name}", tags=["reports"], dependencies=[AdminDep])
 def report(
-    engine: EngineDep,
+    service: ServiceDep,
     name: str,
     since: SinceQuery = None,
     until: UntilQuery = None,
@@ -58,7 +58,7 @@ def report(
         raise HTTPException(404, f"no report {name!r}: one of {', '.join(REPORTS)}")
     period = _period(since, until)
     segment = {"traffic_source": traffic_source, "visitor": visitor, "device": device}
-    rows = run_report(engine, name, period, segment, limit, min_searches)
+    rows = service.run_report(name, period, segment, limit, min_searches)
     if format == "csv":
         return PlainTextResponse(
             to_csv(rows), media_type="text/csv",
@@ -91,13 +91,13 @@ def admin_page_guard(request: Request) -> Response | None:
 
 
 @router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
-def reports_page(request: Request, engine: EngineDep, since: SinceQuery = None, until: UntilQuery = None) -> Response:
+def reports_page(request: Request, service: ServiceDep, since: SinceQuery = None, until: UntilQuery = None) -> Response:
     denied = admin_page_guard(request)
     if denied is not None:
         return denied
     period = _period(since, until)
-    over_time = run_report(engine, "zero-results-over-time", period)
-    zero = run_report(engine, "zero-results", period, limit=20)
+    over_time = service.run_report("zero-results-over-time", period)
+    zero = service.run_report("zero-results", period, limit=20)
     context: dict[str, Any] = {
         "page": "reports",
         "since": _iso(period.since), "until": _iso(period.until),
@@ -105,13 +105,13 @@ def reports_page(request: Request, engine: EngineDep, since: SinceQuery = None, 
         "over_time": over_time, "line": line_chart(over_time, "day", ["searches", "zero_results"]),
         "zero": zero, "bars": bar_chart(zero[:10], "query", "searches"),
         "tables": [
-            ("Abandoned searches (results shown, no click)", "abandoned", run_report(engine, "abandoned", period, limit=20),
+            ("Abandoned searches (results shown, no click)", "abandoned", service.run_report("abandoned", period, limit=20),
              ["query", "searches", "with_results", "abandoned", "abandonment_rate", "visitors"]),
-            ("Top queries", "top", run_report(engine, "top", period, limit=20),
+            ("Top queries", "top", service.run_report("top", period, limit=20),
              ["query", "searches", "visitors", "ctr", "conversion_rate", "revenue", "zero_results"]),
-            ("Lowest click-through", "low-ctr", run_report(engine, "low-ctr", period, limit=20),
+            ("Lowest click-through", "low-ctr", service.run_report("low-ctr", period, limit=20),
              ["query", "searches", "ctr", "with_click"]),
-            ("Search conversion by segment", "conversion", run_report(engine, "conversion", period),
+            ("Search conversion by segment", "conversion", service.run_report("conversion", period),
              ["segment", "value", "searches", "ctr", "conversion_rate", "revenue", "revenue_per_search", "zero_result_rate"]),
         ],
     }

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.api.deps import EngineDep
+from search.api.deps import ServiceDep
 from search.models import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
@@ -78,7 +78,7 @@ def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
 
 @router.get("/search", response_model=SearchResult, tags=["search"])
 def search_get(
-    engine: EngineDep,
+    service: ServiceDep,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="What the shopper typed")] = "",
     visitor_id: Annotated[str | None, Query(max_length=200)] = None,
     session_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -113,12 +113,12 @@ def search_get(
             traffic_source=traffic_source, device=device, referrer=referrer, utm_medium=utm_medium, user_agent=user_agent
         ),
     )
-    return engine.search(_request(fields))
+    return service.search(_request(fields))
 
 
 @router.post("/search", response_model=SearchResult, tags=["search"])
 def search_post(
-    engine: EngineDep,
+    service: ServiceDep,
     body: SearchBody,
     user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
@@ -130,7 +130,7 @@ def search_post(
         context.user_agent = user_agent
     fields["context"] = context
     fields["personalize"] = fields["personalize"] and (x_personalize or "").strip().lower() not in OPT_OUT_VALUES
-    return engine.search(_request(fields))
+    return service.search(_request(fields))
 
 
 class SuggestResponse(BaseModel):
@@ -140,18 +140,18 @@ class SuggestResponse(BaseModel):
 
 @router.get("/suggest", response_model=SuggestResponse, response_model_exclude_none=True, tags=["search"])
 def suggest(
-    engine: EngineDep,
+    service: ServiceDep,
     q: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=20)] = 8,
 ) -> SuggestResponse:
     """Search-bar completions: brands, categories, completed words and product titles."""
-    return SuggestResponse(query=q, suggestions=engine.suggest(q, limit))
+    return SuggestResponse(query=q, suggestions=service.suggest(q, limit))
 
 
 @router.get("/products/{product_id}", tags=["catalog"])
-def get_product(engine: EngineDep, product_id: str) -> dict[str, Any]:
+def get_product(service: ServiceDep, product_id: str) -> dict[str, Any]:
     """One product in catalog format v1, with its current stock state."""
-    product = engine.get_product(product_id)
+    product = service.get_product(product_id)
     if product is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")
     data = product.model_dump(mode="json", exclude_none=True)
@@ -161,6 +161,6 @@ def get_product(engine: EngineDep, product_id: str) -> dict[str, Any]:
 
 
 @router.get("/health", tags=["operations"])
-def health(engine: EngineDep) -> dict[str, Any]:
+def health(service: ServiceDep) -> dict[str, Any]:
     """Index version and counts."""
-    return engine.health()
+    return service.health()

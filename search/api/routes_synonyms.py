@@ -11,11 +11,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.analytics.service import parse_time
-from search.api.deps import AdminDep, EngineDep
+from search.analytics.report_runner import parse_time
+from search.api.deps import AdminDep, ServiceDep
 from search.api.routes_reports import admin_page_guard, templates
+from search.errors import NotFound
 from synonyms.generators import GENERATORS, suggest
-from synonyms.store import Kind, Status, SynonymError, export_solr, parse_solr, validate
+from synonyms.synonym_store import Kind, Status, SynonymError, export_solr, parse_solr, validate
 
 router = APIRouter(tags=["synonyms"])
 
@@ -48,45 +49,45 @@ class SuggestRequest(BaseModel):
     generators: list[str] = Field(default_factory=lambda: list(GENERATORS))
 
 
-def _decided(engine, call) -> dict[str, Any]:
+def _decided(service, call) -> dict[str, Any]:
     try:
         entry = call()
-    except KeyError as error:
-        raise HTTPException(404, f"no synonym #{error.args[0]}") from None
+    except NotFound as error:
+        raise HTTPException(404, error.message) from None
     except SynonymError as error:
         raise HTTPException(422, str(error)) from None
-    engine.reload_synonyms()  # this process at once; others within their refresh interval
+    service.reload_synonyms()  # this process at once; others within their refresh interval
     return entry.to_json()
 
 
 @router.get("/synonyms", dependencies=[AdminDep])
-def list_synonyms(engine: EngineDep, status: Status | None = None) -> dict[str, Any]:
+def list_synonyms(service: ServiceDep, status: Status | None = None) -> dict[str, Any]:
     """Synonym entries, optionally by status, most confident first."""
-    return {"synonyms": [s.to_json() for s in engine.synonyms.list(status)]}
+    return {"synonyms": [s.to_json() for s in service.synonyms.list(status)]}
 
 
 @router.post("/synonyms/suggest", dependencies=[AdminDep])
-def run_suggest(engine: EngineDep, body: SuggestRequest | None = None) -> dict[str, Any]:
+def run_suggest(service: ServiceDep, body: SuggestRequest | None = None) -> dict[str, Any]:
     """Run the generators over the search log; new candidates arrive as pending."""
     body = body or SuggestRequest()
     try:
         since = parse_time(body.since, time.time())
-        created = suggest(engine, since, tuple(body.generators))
+        created = suggest(service.synonym_inputs(), since, tuple(body.generators))
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
     return {"created": len(created), "synonyms": [s.to_json() for s in created]}
 
 
 @router.post("/synonyms", status_code=201, dependencies=[AdminDep])
-def create_synonym(request: Request, engine: EngineDep, body: NewSynonym) -> dict[str, Any]:
+def create_synonym(request: Request, service: ServiceDep, body: NewSynonym) -> dict[str, Any]:
     """A hand-written entry, approved at once."""
-    return _decided(engine, lambda: engine.synonyms.create(body.kind, body.terms, body.targets, _actor(request, body.by), body.note))
+    return _decided(service, lambda: service.synonyms.create(body.kind, body.terms, body.targets, _actor(request, body.by), body.note))
 
 
 @router.get("/synonyms/export", dependencies=[AdminDep])
-def export(engine: EngineDep, format: Literal["solr", "json"] = "solr") -> Response:
+def export(service: ServiceDep, format: Literal["solr", "json"] = "solr") -> Response:
     """Approved synonyms as a Solr synonyms.txt or JSON."""
-    approved = engine.synonyms.approved()
+    approved = service.synonyms.approved()
     if format == "json":
         return Response(
             content=json.dumps([{"kind": s.kind.value, "terms": s.terms, "targets": s.targets} for s in approved], indent=2),
@@ -96,7 +97,7 @@ def export(engine: EngineDep, format: Literal["solr", "json"] = "solr") -> Respo
 
 
 @router.post("/synonyms/import", dependencies=[AdminDep])
-async def import_synonyms(request: Request, engine: EngineDep, format: Literal["solr", "json"] = "solr") -> dict[str, Any]:
+async def import_synonyms(request: Request, service: ServiceDep, format: Literal["solr", "json"] = "solr") -> dict[str, Any]:
     """Import a Solr synonyms.txt (text body) or a JSON list; every line is checked before any is stored."""
     text = (await request.body()).decode("utf-8", errors="replace")
     try:
@@ -112,50 +113,50 @@ async def import_synonyms(request: Request, engine: EngineDep, format: Literal["
     imported = skipped = 0
     for kind, terms, targets in entries:
         try:
-            engine.synonyms.create(kind, terms, targets, actor, "imported", source="import")
+            service.synonyms.create(kind, terms, targets, actor, "imported", source="import")
             imported += 1
         except SynonymError:
             skipped += 1  # already there
-    engine.reload_synonyms()
+    service.reload_synonyms()
     return {"imported": imported, "skipped_existing": skipped}
 
 
 @router.get("/synonyms/{synonym_id}", dependencies=[AdminDep])
-def get_synonym(engine: EngineDep, synonym_id: int) -> dict[str, Any]:
+def get_synonym(service: ServiceDep, synonym_id: int) -> dict[str, Any]:
     try:
-        entry = engine.synonyms.get(synonym_id)
-    except KeyError:
-        raise HTTPException(404, f"no synonym #{synonym_id}") from None
-    return {**entry.to_json(), "audit": engine.synonyms.audit(synonym_id)}
+        entry = service.synonyms.get(synonym_id)
+    except NotFound as error:
+        raise HTTPException(404, error.message) from None
+    return {**entry.to_json(), "audit": service.synonyms.audit(synonym_id)}
 
 
 @router.post("/synonyms/{synonym_id}/approve", dependencies=[AdminDep])
-def approve(request: Request, engine: EngineDep, synonym_id: int, body: Approval | None = None) -> dict[str, Any]:
+def approve(request: Request, service: ServiceDep, synonym_id: int, body: Approval | None = None) -> dict[str, Any]:
     """Approve, optionally editing kind, terms or targets first."""
     body = body or Approval()
-    return _decided(engine, lambda: engine.synonyms.approve(
+    return _decided(service, lambda: service.synonyms.approve(
         synonym_id, _actor(request, body.by), body.note, body.kind, body.terms, body.targets))
 
 
 @router.post("/synonyms/{synonym_id}/reject", dependencies=[AdminDep])
-def reject(request: Request, engine: EngineDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
+def reject(request: Request, service: ServiceDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
     """Reject: the pair is never suggested again."""
     body = body or Decision()
-    return _decided(engine, lambda: engine.synonyms.reject(synonym_id, _actor(request, body.by), body.note))
+    return _decided(service, lambda: service.synonyms.reject(synonym_id, _actor(request, body.by), body.note))
 
 
 @router.post("/synonyms/{synonym_id}/revert", dependencies=[AdminDep])
-def revert(request: Request, engine: EngineDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
+def revert(request: Request, service: ServiceDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
     """Undo the last decision (back to pending)."""
     body = body or Decision()
-    return _decided(engine, lambda: engine.synonyms.revert(synonym_id, _actor(request, body.by), body.note))
+    return _decided(service, lambda: service.synonyms.revert(synonym_id, _actor(request, body.by), body.note))
 
 
 @router.get("/admin/synonyms", response_class=HTMLResponse, include_in_schema=False)
-def review_page(request: Request, engine: EngineDep, status: Annotated[Status, Query()] = Status.pending) -> Response:
+def review_page(request: Request, service: ServiceDep, status: Annotated[Status, Query()] = Status.pending) -> Response:
     denied = admin_page_guard(request)
     if denied is not None:
         return denied
-    entries = engine.synonyms.list(status)
+    entries = service.synonyms.list(status)
     return templates.TemplateResponse(request, "synonyms.html", {"page": "synonyms", "entries": entries, "status": status.value,
                                                                  "statuses": [s.value for s in Status]})

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from search.api.deps import AdminDep, EngineDep
+from search.api.deps import AdminDep, ServiceDep
+from search.behaviour import MAX_BATCH, Rejected
+from search.errors import NotFound
 from search.models import Hit
-from search.personalization.events import MAX_BATCH, Rejected
 
 router = APIRouter()
 
@@ -34,7 +35,7 @@ class Products(BaseModel):
     responses={422: {"description": "The batch is not a list, is too long, or holds no valid event"}},
 )
 def post_events(
-    engine: EngineDep,
+    service: ServiceDep,
     body: Annotated[
         dict[str, Any],
         Body(
@@ -52,7 +53,7 @@ def post_events(
         raise HTTPException(422, "send {\"events\": [...]}: a JSON object with a list of events")
     if len(events) > MAX_BATCH:
         raise HTTPException(422, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
-    result = engine.visitors.ingest(events)
+    result = service.visitors.ingest(events)
     payload = EventsAccepted(accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products)
     if events and result.accepted == 0:
         return JSONResponse(status_code=422, content={"detail": "no valid event in the batch", **payload.model_dump()})
@@ -60,14 +61,14 @@ def post_events(
 
 
 @router.get("/visitors/{visitor_id}/recent", response_model=Products, tags=["behaviour"])
-def recently_viewed(engine: EngineDep, visitor_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Products:
+def recently_viewed(service: ServiceDep, visitor_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Products:
     """Products the visitor viewed, most recent first (deleted products left out)."""
-    return Products(products=engine.recently_viewed(visitor_id, limit))
+    return Products(products=service.recently_viewed(visitor_id, limit))
 
 
 @router.get("/products/{product_id}/similar", response_model=Products, tags=["behaviour"])
 def similar(
-    engine: EngineDep,
+    service: ServiceDep,
     product_id: str,
     visitor_id: Annotated[str | None, Query(max_length=200)] = None,
     size: Annotated[list[str] | None, Query(description="Only products available in this size")] = None,
@@ -76,13 +77,13 @@ def similar(
     """Closest products in meaning, in stock, available in the visitor's size: the
     "alternatives when your size is sold out" block."""
     try:
-        return Products(products=engine.similar(product_id, visitor_id, size, limit))
-    except KeyError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found") from None
+        return Products(products=service.similar(product_id, visitor_id, size, limit))
+    except NotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, error.message) from None
 
 
 @router.delete("/visitors/{visitor_id}", tags=["behaviour"], dependencies=[AdminDep])
-def erase_visitor(engine: EngineDep, visitor_id: str) -> dict[str, Any]:
+def erase_visitor(service: ServiceDep, visitor_id: str) -> dict[str, Any]:
     """Right to erasure: the visitor's profile, every event they sent and their searches are deleted."""
-    erased = engine.erase_visitor(visitor_id)
+    erased = service.erase_visitor(visitor_id)
     return {"visitor_id": visitor_id, "erased": erased}

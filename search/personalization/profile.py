@@ -13,12 +13,12 @@ Profiles are plain JSON-able dicts: any store (SQLite, Redis) keeps them as one 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.catalog import Product
+from search.affinities import Affinities
+from search.behaviour import Event, EventType
 from search.columns import PRICE_EDGES, price_bucket_labels
-from search.personalization.events import Event, EventType
 from search.settings import PersonalizationSettings
 
 PROFILE_VERSION = 1
@@ -71,29 +71,6 @@ def product_signals(
     ):
         spread("size", [variant.size])
     return signals
-
-
-@dataclass
-class Affinities:
-    """Read-time view of a profile: per attribute, value (lower-case) -> preference in [0, 1].
-
-    The strongest value of an attribute is 1 times the confidence in that attribute (little
-    evidence -> lower confidence), the others in proportion.
-    """
-
-    prefs: dict[str, dict[str, float]] = field(default_factory=dict)
-    returning: bool = False
-    events: int = 0
-
-    def __bool__(self) -> bool:
-        return any(self.prefs.values())
-
-    def of(self, attribute: str) -> dict[str, float]:
-        return self.prefs.get(attribute, {})
-
-    def top(self, attribute: str, n: int = 3) -> list[tuple[str, float]]:
-        values = self.of(attribute)
-        return sorted(values.items(), key=lambda kv: -kv[1])[:n]
 
 
 def new_profile(now: float) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The registry of ranking stages: settings.ranking.stages names them in pipeline order.
 
-Personalisation, stock and merchandising stages register here the same way.
+Each stage declares its kind (retriever or ranker) and whether it applies to category pages;
+the engine relies on those declarations, never on stage names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from search.errors import ConfigError
 from search.pipeline import Stage
 from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
@@ -29,3 +31,18 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "stock": StockStage,
     "sort": SortStage,
 }
+
+
+def build_pipeline(names: list[str]) -> list[Stage]:
+    """The stages named by the settings, in order; retrievers must come before every ranker
+    (rankers work on the result set the retrievers' candidates are assembled into)."""
+    unknown = [name for name in names if name not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown ranking stage(s) {unknown}; known: {sorted(STAGES)}")
+    stages = [STAGES[name]() for name in names]
+    kinds = [stage.kind for stage in stages]
+    first_ranker = next((i for i, kind in enumerate(kinds) if kind == "ranker"), len(kinds))
+    late = [stage.name for stage in stages[first_ranker:] if stage.kind == "retriever"]
+    if late:
+        raise ConfigError(f"retriever stage(s) {late} must come before every ranker in ranking.stages")
+    return stages

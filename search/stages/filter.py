@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.models import Filters, Mode
-from search.pipeline import Candidates, SearchContext
+from search.pipeline import Candidates, SearchContext, StageKind
 from search.stages.lexical import words_contained
 
 # Partial matches (not every query word) whose words are counted, best BM25 first.
@@ -155,6 +155,8 @@ def filter_masks(ctx: SearchContext, c: Candidates, filters: Filters) -> dict[st
 
 class FilterStage:
     name = "filter"
+    kind = StageKind.ranker
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         c = assemble(ctx)

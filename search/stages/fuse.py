@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 def minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -47,6 +47,8 @@ def ranks(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 class FuseStage:
     name = "fuse"
+    kind = StageKind.ranker
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

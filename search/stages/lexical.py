@@ -12,7 +12,7 @@ import numpy as np
 import tantivy
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 from search.query import Alternative, QueryTerm
 
 _SHOULD = tantivy.Occur.Should
@@ -27,6 +27,8 @@ MAX_WORD_BITS = 20
 
 class LexicalRetrieval:
     name = "lexical"
+    kind = StageKind.retriever
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         if ctx.request.mode == Mode.vector or not ctx.plan.terms:

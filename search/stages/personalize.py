@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.columns import PRICE_EDGES, MultiValueColumn, SingleValueColumn, price_bucket_labels
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 _PRICE_LABELS = np.array(price_bucket_labels())
 
@@ -51,6 +51,8 @@ def affinity_match(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
 
 class PersonalizeStage:
     name = "personalize"
+    kind = StageKind.ranker
+    browse = True
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

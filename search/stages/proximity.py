@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 class ProximityStage:
     name = "proximity"
+    kind = StageKind.ranker
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 class SemanticRetrieval:
     name = "semantic"
+    kind = StageKind.retriever
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         if ctx.request.mode == Mode.bm25 or ctx.query_vector is None:

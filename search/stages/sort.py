@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from search.models import Sort
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 class SortStage:
     name = "sort"
+    kind = StageKind.ranker
+    browse = True
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 def preferred_sizes(ctx: SearchContext) -> list[str]:
@@ -30,6 +30,8 @@ def preferred_sizes(ctx: SearchContext) -> list[str]:
 
 class StockStage:
     name = "stock"
+    kind = StageKind.ranker
+    browse = True
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

@@ -11,11 +11,13 @@ measurement on CrowdFlower, the fashion queries and the sample shop's (benchmark
 from __future__ import annotations
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 
 class WordsStage:
     name = "words"
+    kind = StageKind.ranker
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates

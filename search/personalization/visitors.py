@@ -14,9 +14,9 @@ from typing import Any
 
 import structlog
 
-from search.analytics.events import EventLog
-from search.analytics.store import ANALYTICS_FILE
-from search.personalization.events import Event, Rejected, parse_batch
+from search.analytics.event_log import EventLog
+from search.analytics.search_log import ANALYTICS_FILE
+from search.behaviour import Event, Rejected, parse_batch
 from search.personalization.profile import (
     Affinities,
     affinities,
@@ -24,7 +24,7 @@ from search.personalization.profile import (
     new_profile,
     product_signals,
 )
-from search.personalization.stores import ProfileStore, open_profile_store
+from search.personalization.profile_stores import ProfileStore, open_profile_store
 from search.settings import Settings
 from search.snapshot import Snapshot
 

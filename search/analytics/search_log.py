@@ -23,8 +23,8 @@ from pathlib import Path
 
 import structlog
 
+from indexer.normalize import normalize
 from search.models import SearchRequest, SearchResult
-from search.query import normalize
 
 log = structlog.get_logger("vitrine.searchlog")
 

@@ -11,7 +11,7 @@ import re
 
 from pydantic import BaseModel
 
-from search.personalization.events import Device, TrafficSource
+from search.behaviour import Device, TrafficSource
 
 _PAID_MEDIUMS = {"cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "shopping", "paid_social"}
 _SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.", "yandex.", "qwant.", "startpage.")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from search.analytics import reports
-from search.models import SearchRequest
-
-if TYPE_CHECKING:
-    from search.engine import SearchEngine
+from search.analytics.event_log import EventLog
+from search.analytics.search_log import SearchLog
+from search.errors import InvalidInput
+from search.models import SearchRequest, SearchResult
 
 REPORTS = ("zero-results", "abandoned", "top", "low-ctr", "conversion", "zero-results-over-time")
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -34,7 +35,7 @@ def parse_time(value: str | None, now: float, default: float | None = None) -> f
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a time: use 7d, 24h, 30m, 2w, 2026-11-01, 2026-11-01T12:00 or Unix seconds") from None
+        raise InvalidInput(f"{text!r} is not a time: use 7d, 24h, 30m, 2w, 2026-11-01, 2026-11-01T12:00 or Unix seconds") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -52,7 +53,7 @@ class Period:
         end = parse_time(until, now, default=now + 1)
         assert start is not None and end is not None
         if start >= end:
-            raise ValueError("since must be before until")
+            raise InvalidInput("since must be before until")
         return cls(start, end)
 
     @property
@@ -60,9 +61,21 @@ class Period:
         return Period(self.since - (self.until - self.since), self.since)
 
 
-def fix_status(engine: SearchEngine, query: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReportSources:
+    """What the reports read: the two logs, and a search function (without logging) to tell
+    whether a zero-result query finds products today, plus the pending synonyms for it."""
+
+    search_log: SearchLog
+    events: EventLog
+    attribution_window_seconds: float
+    search: Callable[[SearchRequest], SearchResult]
+    pending_synonyms: Callable[[str], list[str]]
+
+
+def fix_status(sources: ReportSources, query: str) -> dict[str, Any]:
     """Whether a zero-result query finds products today, and thanks to what."""
-    result = engine.search(SearchRequest(q=query, limit=0), record=False)
+    result = sources.search(SearchRequest(q=query, limit=0))
     fixed_by = None
     if result.total:
         fixed_by = "synonym" if result.applied_synonyms else "spelling correction" if result.corrected_query else "catalog"
@@ -70,13 +83,12 @@ def fix_status(engine: SearchEngine, query: str) -> dict[str, Any]:
         "now_results": result.total, "fixed_by": fixed_by, "corrected_query": result.corrected_query,
         "synonyms": result.applied_synonyms,
     }
-    pending = getattr(engine, "pending_synonyms_for", None)
-    status["pending_synonyms"] = pending(query) if pending else []
+    status["pending_synonyms"] = sources.pending_synonyms(query)
     return status
 
 
 def run_report(
-    engine: SearchEngine,
+    sources: ReportSources,
     name: str,
     period: Period,
     segment: dict[str, str | None] | None = None,
@@ -84,22 +96,22 @@ def run_report(
     min_searches: int = 5,
 ) -> list[dict[str, Any]]:
     if name not in REPORTS:
-        raise ValueError(f"unknown report {name!r}; one of {', '.join(REPORTS)}")
+        raise InvalidInput(f"unknown report {name!r}; one of {', '.join(REPORTS)}")
     segment = segment or {}
-    log = engine.search_log
+    log = sources.search_log
     log.flush()  # include what was searched a moment ago
-    window = engine.settings.analytics.attribution_window_minutes * 60.0
+    window = sources.attribution_window_seconds
 
     def searches(p: Period) -> list:
         return [s for s in log.between(p.since, p.until) if reports.in_segment(s, segment)]
 
     current = searches(period)
     if name == "zero-results":
-        return reports.zero_results(current, searches(period.previous), lambda q: fix_status(engine, q), limit)
+        return reports.zero_results(current, searches(period.previous), lambda q: fix_status(sources, q), limit)
     if name == "zero-results-over-time":
         return reports.zero_results_over_time(current, period.since, period.until)
     # Outcomes may come up to one attribution window after the period's last search.
-    events = list(engine.visitors.events.between(period.since, period.until + window))
+    events = list(sources.events.between(period.since, period.until + window))
     outcomes = reports.attribute(current, events, window)
     if name == "abandoned":
         return reports.abandoned(current, outcomes, limit)

@@ -22,7 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from search.query import normalize
+from indexer.normalize import normalize
+from search.errors import InvalidInput, NotFound
 
 SYNONYMS_FILE = "synonyms.db"
 
@@ -38,8 +39,14 @@ class Status(StrEnum):
     rejected = "rejected"
 
 
-class SynonymError(ValueError):
+class SynonymError(InvalidInput):
     """A request the store refuses, with a reason a person can act on."""
+
+
+class SynonymNotFound(NotFound):
+    def __init__(self, synonym_id: int) -> None:
+        super().__init__(f"no synonym #{synonym_id}")
+        self.synonym_id = synonym_id
 
 
 def clean_terms(terms: list[str]) -> list[str]:
@@ -144,7 +151,7 @@ class SynonymStore:
         with self._lock:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM synonyms WHERE id = ?", (synonym_id,)).fetchone()
         if row is None:
-            raise KeyError(synonym_id)
+            raise SynonymNotFound(synonym_id)
         return self._row(row)
 
     def list(self, status: Status | None = None) -> list[Synonym]:

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.analytics.store import connect
-from search.personalization.events import Event
+from search.analytics.search_log import connect
+from search.behaviour import Event
 
 _COLUMNS = (
     "ts", "type", "visitor_id", "session_id", "product_id", "variant_sku", "search_id", "position",

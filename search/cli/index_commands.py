@@ -1,0 +1,150 @@
+"""`vitrine index build|info|upsert|delete|stock` and `vitrine sample`: catalogs into indexes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from indexer import format as fmt
+from indexer.build import build_from_catalog
+from indexer.importers import TooManyRejections, load_catalog
+from indexer.sample import write_catalog
+from indexer.updates import CatalogUpdater
+from search.cli.common import add_index_dir, settings_from
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+
+    settings = settings_from(args)
+    config = settings.index
+    if args.max_rejected_share is not None:
+        config = config.model_copy(update={"max_rejected_share": args.max_rejected_share})
+    try:
+        result = build_from_catalog(args.catalog, settings.index_dir, config, args.format, progress=not args.quiet)
+    except TooManyRejections as exc:
+        for rejection in exc.report.rejections[:50]:
+            print(f"rejected {rejection}", file=sys.stderr)
+        if len(exc.report.rejections) > 50:
+            print(f"... and {len(exc.report.rejections) - 50} more", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    m = result.manifest
+    report = result.report
+    if report is not None:
+        for rejection in report.rejections:
+            print(f"rejected {rejection}", file=sys.stderr)
+    rate = m.products / m.build_seconds if m.build_seconds else 0.0
+    print(
+        f"Index {m.version} published in {settings.index_dir}\n"
+        f"  products  {m.products:>9,}   variants {m.variants:,}\n"
+        f"  rejected  {m.rejected_rows:>9,}   rows\n"
+        f"  embedded  {m.embedded:>9,}   cache hits {m.embedding_cache_hits:,}\n"
+        f"  vectors   {m.vector_index.kind} {m.dimension}-d ({m.model}, {m.backend})\n"
+        f"  took      {m.build_seconds:>9.1f} s ({rate:,.0f} products/s)"
+    )
+    return 0
+
+
+def cmd_index_info(args: argparse.Namespace) -> int:
+
+    settings = settings_from(args)
+    try:
+        version_dir = fmt.current_version_dir(settings.index_dir)
+        manifest = fmt.read_manifest(version_dir)
+    except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(manifest.model_dump_json(indent=2))
+    return 0
+
+
+def _updater(args: argparse.Namespace) -> CatalogUpdater:
+    settings = settings_from(args)
+    return CatalogUpdater(settings.index_dir, settings.index)
+
+
+def cmd_index_upsert(args: argparse.Namespace) -> int:
+
+    report = load_catalog(args.catalog, args.format)
+    for rejection in report.rejections:
+        print(f"rejected {rejection}", file=sys.stderr)
+    with _updater(args) as updater:
+        summary = updater.upsert(report.products)
+    print(f"added {summary.added}, updated {summary.updated}, embedded {summary.embedded}")
+    return 1 if report.rejections else 0
+
+
+def cmd_index_delete(args: argparse.Namespace) -> int:
+    with _updater(args) as updater:
+        missing = updater.delete(args.ids)
+    for product_id in missing:
+        print(f"not found: {product_id}", file=sys.stderr)
+    print(f"deleted {len(args.ids) - len(missing)}")
+    return 1 if missing else 0
+
+
+def cmd_index_stock(args: argparse.Namespace) -> int:
+    items = []
+    for pair in args.items:
+        sku, _, value = pair.rpartition("=")
+        if not sku or not value.lstrip("-").isdigit():
+            print(f"error: expected SKU=STOCK, got {pair!r}", file=sys.stderr)
+            return 2
+        items.append((sku, int(value)))
+    with _updater(args) as updater:
+        try:
+            summary = updater.set_stock(items)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    for sku in summary.unknown:
+        print(f"unknown SKU: {sku}", file=sys.stderr)
+    print(f"updated {summary.updated} variant(s)")
+    return 1 if summary.unknown else 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+
+    count = write_catalog(Path(args.out), args.products, args.seed)
+    print(f"wrote {count} products to {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="build and update indexes")
+    isub = p.add_subparsers(dest="index_command", required=True)
+    b = isub.add_parser("build", help="build an index from a catalog file and publish it atomically")
+    b.add_argument("--catalog", required=True)
+    b.add_argument("--format", choices=None, default=None, help="jsonl, csv, merchant, shopify (default: detect)")
+    add_index_dir(b)
+    b.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None)
+    b.add_argument("--model", default=None, help="sentence-transformers model directory")
+    b.add_argument("--max-rejected-share", type=float, default=None)
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_index_build)
+    i = isub.add_parser("info", help="show the published version's manifest")
+    add_index_dir(i)
+    i.set_defaults(func=cmd_index_info)
+    u = isub.add_parser("upsert", help="add or update the products of a catalog file")
+    u.add_argument("--catalog", required=True)
+    u.add_argument("--format", default=None)
+    add_index_dir(u)
+    u.set_defaults(func=cmd_index_upsert)
+    d = isub.add_parser("delete", help="delete products by id")
+    d.add_argument("ids", nargs="+")
+    add_index_dir(d)
+    d.set_defaults(func=cmd_index_delete)
+    s = isub.add_parser("stock", help="set variant stock: SKU=COUNT ...")
+    s.add_argument("items", nargs="+")
+    add_index_dir(s)
+    s.set_defaults(func=cmd_index_stock)
+
+    sm = sub.add_parser("sample", help="write the generated sample catalog")
+    sm.add_argument("--out", required=True)
+    sm.add_argument("--products", type=int, default=5000)
+    sm.add_argument("--seed", type=int, default=7)
+    sm.set_defaults(func=cmd_sample)

@@ -1,0 +1,292 @@
+"""SearchService: the running shop. Built from the settings, it owns everything with a
+lifetime — the search library (`SearchEngine`), the stores (visitor profiles and events, the
+search log, synonyms), the catalog writer, the watcher thread and the background jobs
+(index refresh, synonym reload, abandoned-search webhook, retention purge) — and opens and
+closes them in one place.
+
+Each consumer gets the narrow thing it needs: the API routes and the CLI get this service,
+the report runner a `ReportSources` (the logs it reads and a search function), the webhook the
+two logs, the synonym generators `SynonymInputs`. Nothing is handed the whole engine to reach
+a store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from indexer.catalog import Product
+from indexer.embedding import Embedder
+from indexer.normalize import normalize, words
+from indexer.updates import CatalogUpdater
+from search.affinities import Affinities
+from search.analytics.report_runner import Period, ReportSources, run_report
+from search.analytics.search_log import ANALYTICS_FILE, SearchLog
+from search.analytics.webhook import AbandonedSearchWebhook
+from search.behaviour import referrer_host
+from search.engine import SearchEngine
+from search.models import Hit, SearchRequest, SearchResult, Suggestion
+from search.personalization.visitors import Visitors
+from search.query import SynonymIndex
+from search.segments import Segment, segment_of
+from search.settings import Settings
+from synonyms.generators import SynonymInputs
+from synonyms.synonym_store import SYNONYMS_FILE, Status, SynonymStore
+
+log = structlog.get_logger("vitrine.service")
+
+PURGE_EVERY_SECONDS = 3600.0
+
+
+class SearchService:
+    def __init__(self, settings: Settings, engine: SearchEngine | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        # Opening the index fails loudly (IndexNotFound / UnsupportedIndexFormat with the
+        # command that fixes it) rather than serving errors.
+        self.engine = engine or SearchEngine(settings.index_dir, settings, embedder=embedder)
+        self._lock = threading.Lock()
+        self._updater: CatalogUpdater | None = None
+        self._updater_lock = threading.Lock()
+        self._visitors: Visitors | None = None
+        self._search_log: SearchLog | None = None
+        self._synonym_store: SynonymStore | None = None
+        self._webhook: AbandonedSearchWebhook | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.reload_synonyms(only_if_exists=True)
+
+    @classmethod
+    def open(cls, index_dir: str | Path, settings: Settings | None = None, embedder: Embedder | None = None) -> SearchService:
+        return cls(settings or Settings(index_dir=Path(index_dir)), embedder=embedder)
+
+    # ---- stores, opened on first use ---------------------------------------------------------
+
+    @property
+    def visitors(self) -> Visitors:
+        """Events, profiles and erasure."""
+        with self._lock:
+            if self._visitors is None:
+                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot)
+            return self._visitors
+
+    @property
+    def search_log(self) -> SearchLog:
+        with self._lock:
+            if self._search_log is None:
+                analytics = self.settings.analytics
+                self._search_log = SearchLog(
+                    self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
+                )
+            return self._search_log
+
+    @property
+    def synonyms(self) -> SynonymStore:
+        with self._lock:
+            if self._synonym_store is None:
+                self._synonym_store = SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+            return self._synonym_store
+
+    @property
+    def webhook(self) -> AbandonedSearchWebhook:
+        search_log, events = self.search_log, self.visitors.events
+        with self._lock:
+            if self._webhook is None:
+                self._webhook = AbandonedSearchWebhook(
+                    search_log, events, self.settings.analytics, self.settings.state_dir / ANALYTICS_FILE
+                )
+            return self._webhook
+
+    @property
+    def updater(self) -> CatalogUpdater:
+        """Writes catalog changes into the current version (admin endpoints use it)."""
+        with self._updater_lock:
+            version_dir = self.engine.snapshot.version_dir
+            if self._updater is None or self._updater.version_dir != version_dir:
+                if self._updater is not None:
+                    self._updater.close()
+                self._updater = CatalogUpdater(self.engine.index_dir, self.settings.index, self.engine.embedder)
+            return self._updater
+
+    # ---- searching ---------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest, record: bool = True, synonyms: SynonymIndex | None = None) -> SearchResult:
+        """Answer one search for a visitor (their affinities, their segment) and log it.
+        `record=False` keeps it out of the search log (warm-up, tools)."""
+        started = time.perf_counter()
+        affinities, segment = self._visitor(request)
+        result = self.engine.search(request, affinities=affinities, synonyms=synonyms)
+        result.segment = segment.key()
+        if result.debug is not None:
+            result.debug["segment"] = segment.model_dump(mode="json")
+        result.took_ms = round((time.perf_counter() - started) * 1000, 3)
+        if record and self.settings.analytics.search_log:
+            self.search_log.record(request, result)
+        return result
+
+    def _visitor(self, request: SearchRequest) -> tuple[Affinities, Segment]:
+        """The visitor's affinities (empty when anonymous) and the request's segment."""
+        affinities = Affinities()
+        if request.visitor_id:
+            affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+        context = request.context
+        segment = segment_of(
+            returning=affinities.returning,
+            explicit_source=context.traffic_source,
+            utm_medium=context.utm_medium,
+            referrer_host=referrer_host(context.referrer),
+            explicit_device=context.device,
+            user_agent=context.user_agent,
+        )
+        return affinities, segment
+
+    def suggest(self, q: str, limit: int = 8) -> list[Suggestion]:
+        return self.engine.suggest(q, limit)
+
+    def get_product(self, product_id: str) -> Product | None:
+        return self.engine.get_product(product_id)
+
+    def similar(self, product_id: str, visitor_id: str | None = None, size: list[str] | None = None, limit: int = 12) -> list[Hit]:
+        affinities = self.visitors.affinities(visitor_id) if visitor_id else None
+        return self.engine.similar(product_id, size=size, affinities=affinities, limit=limit)
+
+    def recently_viewed(self, visitor_id: str, limit: int = 20) -> list[Hit]:
+        hits = []
+        for product_id, _ts in self.visitors.recent(visitor_id):
+            product = self.engine.get_product(product_id)
+            if product is not None:  # deleted since it was viewed
+                hits.append(self.engine.hit(product))
+            if len(hits) >= limit:
+                break
+        return hits
+
+    def erase_visitor(self, visitor_id: str) -> dict[str, int]:
+        """Right to erasure: the visitor's profile, events and searches."""
+        erased = self.visitors.erase(visitor_id)
+        erased["searches"] = self.search_log.delete_visitor(visitor_id)
+        return erased
+
+    # ---- synonyms ------------------------------------------------------------------------------
+
+    def _has_synonyms(self) -> bool:
+        """Whether a synonym store exists (opened here, or written by another process)."""
+        return self._synonym_store is not None or (self.settings.state_dir / SYNONYMS_FILE).exists()
+
+    def reload_synonyms(self, only_if_exists: bool = False) -> bool:
+        """Hand the engine the approved synonyms when a decision was made (by any process)."""
+        if only_if_exists and not self._has_synonyms():
+            return False
+        store = self.synonyms
+        version = store.version()
+        if version == self.engine.synonyms.version:
+            return False
+        pairs = [pair for entry in store.approved() for pair in entry.pairs()]
+        self.engine.use_synonyms(SynonymIndex(pairs, version))
+        log.info("synonyms loaded", version=version, pairs=len(pairs))
+        return True
+
+    def pending_synonyms_for(self, query: str) -> list[str]:
+        if not self._has_synonyms():
+            return []
+        typed = words(normalize(query))
+        phrases = {" ".join(typed[i : i + n]) for n in (1, 2, 3) for i in range(len(typed) - n + 1)}
+        return [entry.solr() for entry in self.synonyms.list(Status.pending) if phrases & set(entry.terms)]
+
+    def synonym_inputs(self) -> SynonymInputs:
+        """What the synonym generators read: the logs, the engine's index and a what-if search."""
+        return SynonymInputs(
+            engine=self.engine,
+            search_log=self.search_log,
+            events=self.visitors.events,
+            store=self.synonyms,
+            settings=self.settings,
+        )
+
+    # ---- reports --------------------------------------------------------------------------------
+
+    def report_sources(self) -> ReportSources:
+        return ReportSources(
+            search_log=self.search_log,
+            events=self.visitors.events,
+            attribution_window_seconds=self.settings.analytics.attribution_window_minutes * 60.0,
+            search=lambda request: self.search(request, record=False),
+            pending_synonyms=self.pending_synonyms_for,
+        )
+
+    def run_report(
+        self, name: str, period: Period, segment: dict[str, str | None] | None = None, limit: int = 100, min_searches: int = 5
+    ) -> list[dict[str, Any]]:
+        return run_report(self.report_sources(), name, period, segment, limit, min_searches)
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        self.engine.warm_up()
+
+    def refresh(self) -> bool:
+        """A newly published version or logged catalog changes (from any process)."""
+        return self.engine.refresh()
+
+    def start_watching(self, interval: float | None = None) -> None:
+        interval = interval or self.settings.server.refresh_interval_seconds
+
+        def loop() -> None:
+            next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+            next_webhook = time.monotonic()
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                    self.reload_synonyms(only_if_exists=True)
+                    if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
+                        next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
+                        self.webhook.run_once()
+                    if time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                        self.purge_expired_behaviour()
+                except Exception:  # keep serving the current snapshot whatever happens
+                    log.exception("refresh failed")
+
+        self._stop.clear()
+        self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
+        self._watcher.start()
+
+    def purge_expired_behaviour(self) -> dict[str, int]:
+        """Retention: behaviour older than personalization.retention_days is deleted."""
+        purged: dict[str, int] = {}
+        if self._visitors is not None:
+            purged = self._visitors.purge_expired()
+            if self._search_log is not None:
+                cutoff = time.time() - self.settings.personalization.retention_days * 86400.0
+                purged["searches"] = self._search_log.purge(cutoff)
+            if any(purged.values()):
+                log.info("expired behaviour purged", **purged)
+        return purged
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", **self.engine.index_info()}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=5)
+        with self._updater_lock:
+            if self._updater is not None:
+                self._updater.close()
+                self._updater = None
+        with self._lock:
+            if self._webhook is not None:
+                self._webhook.close()
+                self._webhook = None
+            if self._visitors is not None:
+                self._visitors.close()
+                self._visitors = None
+            if self._search_log is not None:
+                self._search_log.close()  # writes every queued record first
+                self._search_log = None
+            if self._synonym_store is not None:
+                self._synonym_store.close()
+                self._synonym_store = None
+        self.engine.close()
