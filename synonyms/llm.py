@@ -18,6 +18,8 @@ log = structlog.get_logger("vitrine.synonyms.llm")
 def catalog_words_for(config: SynonymSettings, query: str, categories: list[str]) -> list[tuple[str, str]]:
     """(typed word, catalog word) pairs the model proposes for a failed query; [] on any failure
     (an optional helper never fails the other generators)."""
+    if not config.llm_url:
+        return []
     context = ", ".join(categories)
     prompt = (
         f"A shopper searched an online shop for: {query!r} and found nothing useful. The shop's catalog "

@@ -16,7 +16,15 @@ from search.models import SearchRequest
 from search.service import SearchService
 from search.settings import Settings
 from synonyms.generators import spelling_variants
-from synonyms.synonym_store import Kind, Status, SynonymError, SynonymStore, export_solr, parse_solr
+from synonyms.synonym_store import (
+    Kind,
+    Status,
+    SynonymError,
+    SynonymNotFound,
+    SynonymStore,
+    export_solr,
+    parse_solr,
+)
 
 ADMIN = {"X-Admin-Key": "k", "X-Admin-User": "maria"}
 
@@ -73,7 +81,7 @@ def test_invalid_edits_are_refused_and_nothing_changes(store: SynonymStore) -> N
     with pytest.raises(SynonymError, match="at least two"):
         store.approve(entry.id, "maria", kind=Kind.equivalent, terms=["couch"], targets=[])
     assert store.get(entry.id).status == Status.pending
-    with pytest.raises(KeyError):
+    with pytest.raises(SynonymNotFound):
         store.approve(999, "maria")
 
 
