@@ -51,6 +51,35 @@ class TrafficSource(StrEnum):
     referral = "referral"
 
 
+# Names storefronts send as `traffic_source` (often a utm_source) mapped to our sources, so
+# that `instagram` counts as social rather than vanishing into `direct`. The README lists them.
+SOURCE_ALIASES: dict[str, TrafficSource] = {
+    **{name: TrafficSource.social for name in (
+        "facebook", "fb", "instagram", "ig", "twitter", "x", "tiktok", "pinterest", "linkedin", "reddit",
+        "youtube", "snapchat", "threads", "whatsapp", "telegram", "messenger", "tumblr", "mastodon", "bluesky",
+        "social-network", "sm",
+    )},
+    **{name: TrafficSource.organic for name in (
+        "google", "bing", "duckduckgo", "yahoo", "ecosia", "baidu", "yandex", "qwant", "startpage", "seo", "search",
+    )},
+    **{name: TrafficSource.paid for name in (
+        "cpc", "ppc", "ads", "adwords", "google_ads", "googleads", "paid_search", "paidsearch", "display", "cpm",
+        "shopping", "paid_social", "affiliate",
+    )},
+    **{name: TrafficSource.email for name in ("newsletter", "mail", "e-mail", "mailchimp", "klaviyo", "sendinblue")},
+    "none": TrafficSource.direct, "(direct)": TrafficSource.direct,
+}
+
+
+def normalize_source(value: str) -> TrafficSource | None:
+    """A storefront's source name as one of ours; None when we do not know the name."""
+    name = value.strip().lower()
+    try:
+        return TrafficSource(name)
+    except ValueError:
+        return SOURCE_ALIASES.get(name)
+
+
 class Device(StrEnum):
     mobile = "mobile"
     tablet = "tablet"
@@ -80,10 +109,19 @@ class EventContext(BaseModel):
     def _host_only(cls, value: str | None) -> str | None:
         return referrer_host(value)
 
-    @field_validator("traffic_source", "device", mode="before")
+    @field_validator("device", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+    @field_validator("traffic_source", mode="before")
+    @classmethod
+    def _known_source(cls, value: Any) -> Any:
+        # Same mapping as searches (segments.SOURCE_ALIASES): `instagram` is social; a name we
+        # do not know is `referral` (the shopper came from somewhere), never an error or `direct`.
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return normalize_source(value) or TrafficSource.referral
 
 
 class Event(BaseModel):

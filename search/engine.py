@@ -157,6 +157,7 @@ class SearchEngine:
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
             result = shape(ctx, corrected, [s.name for s in self.stages])
+        result.matched = int(ctx.matched.sum())
         result.took_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 

@@ -148,15 +148,21 @@ class SearchResult(BaseModel):
     # Approved synonyms that expanded this query (see synonyms/).
     applied_synonyms: list[str] = Field(default_factory=list)
     # For the search log, not the response: segment, experiment variant, personalization.
-    variant: str | None = Field(default=None, exclude=True)
     segment: str | None = Field(default=None, exclude=True)
+    # The A/B test this search was answered in, and the visitor's variant (see search/experiments.py).
+    experiment: str | None = None
+    variant: str | None = None
+    # For the search log: products matching the words before filters; merchandising rules fired.
+    matched: int | None = Field(default=None, exclude=True)
+    rules: list[str] = Field(default_factory=list, exclude=True)
     personalized: bool = Field(default=False, exclude=True)
 
     @model_serializer(mode="wrap")
     def _debug_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        if data.get("debug") is None:
-            data.pop("debug", None)
+        for optional in ("debug", "experiment", "variant"):
+            if data.get(optional) is None:
+                data.pop(optional, None)
         return data
 
 

@@ -11,7 +11,7 @@ import re
 
 from pydantic import BaseModel
 
-from search.behaviour import Device, TrafficSource
+from search.behaviour import Device, TrafficSource, normalize_source
 
 _PAID_MEDIUMS = {"cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "shopping", "paid_social"}
 _SEARCH_ENGINES = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.", "yandex.", "qwant.", "startpage.")
@@ -34,11 +34,17 @@ class Segment(BaseModel):
 
 
 def traffic_source(explicit: str | None, utm_medium: str | None, referrer_host: str | None) -> TrafficSource:
-    if explicit:
-        try:
-            return TrafficSource(explicit.strip().lower())
-        except ValueError:
-            pass
+    """Explicit name (ours or a known alias), else the campaign medium, else the referrer's host.
+
+    An explicit name we do not know still says the shopper came from somewhere: it is
+    `referral` when nothing else tells us more, never `direct`.
+    """
+    unknown_explicit = False
+    if explicit and explicit.strip():
+        known = normalize_source(explicit)
+        if known is not None:
+            return known
+        unknown_explicit = True
     medium = (utm_medium or "").strip().lower()
     if medium in _PAID_MEDIUMS:
         return TrafficSource.paid
@@ -48,7 +54,7 @@ def traffic_source(explicit: str | None, utm_medium: str | None, referrer_host: 
         return TrafficSource.social
     host = (referrer_host or "").lower()
     if not host:
-        return TrafficSource.direct
+        return TrafficSource.referral if unknown_explicit else TrafficSource.direct
     if host.startswith(_WEBMAIL):
         return TrafficSource.email
     if any(engine in host for engine in _SEARCH_ENGINES):

@@ -15,7 +15,9 @@ from search.analytics.search_log import SearchLog
 from search.errors import InvalidInput
 from search.models import SearchRequest, SearchResult
 
-REPORTS = ("zero-results", "abandoned", "top", "low-ctr", "conversion", "zero-results-over-time")
+REPORTS = (
+    "zero-results", "filtered-to-zero", "abandoned", "top", "low-ctr", "conversion", "zero-results-over-time",
+)
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -105,14 +107,16 @@ def run_report(
     def searches(p: Period) -> list:
         return [s for s in log.between(p.since, p.until) if reports.in_segment(s, segment)]
 
-    current = searches(period)
-    if name == "zero-results":
-        return reports.zero_results(current, searches(period.previous), lambda q: fix_status(sources, q), limit)
-    if name == "zero-results-over-time":
+    if name in ("zero-results", "filtered-to-zero", "zero-results-over-time"):
+        current = searches(period)
+        if name == "zero-results":
+            return reports.zero_results(current, searches(period.previous), lambda q: fix_status(sources, q), limit)
+        if name == "filtered-to-zero":
+            return reports.filtered_to_zero(current, limit)
         return reports.zero_results_over_time(current, period.since, period.until)
     # Outcomes may come up to one attribution window after the period's last search.
     events = list(sources.events.between(period.since, period.until + window))
-    outcomes = reports.attribute(current, events, window)
+    current, outcomes = reports.segment_outcomes(list(log.between(period.since, period.until)), events, window, segment)
     if name == "abandoned":
         return reports.abandoned(current, outcomes, limit)
     if name == "top":

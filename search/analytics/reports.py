@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,17 @@ def in_segment(search: LoggedSearch, segment: dict[str, str | None]) -> bool:
     return all(value is None or search.segment.get(name) == value for name, value in segment.items())
 
 
+def segment_outcomes(
+    searches: Sequence[LoggedSearch], events: Iterable[LoggedEvent], window: float, segment: dict[str, str | None]
+) -> tuple[list[LoggedSearch], dict[str, Outcome]]:
+    """The segment's searches and their outcomes. Outcomes are attributed over every search and
+    only then is the segment kept: attributing within the segment would hand a desktop search's
+    purchase to the visitor's last mobile search (so segments would not add up to the total)."""
+    outcomes = attribute(searches, events, window)
+    current = [s for s in searches if in_segment(s, segment)]
+    return current, {s.search_id: outcomes[s.search_id] for s in current if s.search_id in outcomes}
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
@@ -88,13 +100,15 @@ def zero_results(
     fix_status: Callable[[str], dict[str, Any]] | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
+    """Queries whose words matched nothing. Searches left empty only by the shopper's filters
+    (the words found products, size XXS removed them) are not here: see `filtered_to_zero`."""
     groups: dict[str, list[LoggedSearch]] = defaultdict(list)
     for s in current:
-        if s.total == 0:
+        if s.total == 0 and not s.filters_left_nothing:
             groups[s.normalized].append(s)
     before: dict[str, int] = defaultdict(int)
     for s in previous:
-        if s.total == 0:
+        if s.total == 0 and not s.filters_left_nothing:
             before[s.normalized] += 1
     rows = []
     for query, items in groups.items():
@@ -114,6 +128,27 @@ def zero_results(
         for row in rows:
             row.update(fix_status(row["query"]))
     return rows
+
+
+def filtered_to_zero(current: Sequence[LoggedSearch], limit: int = 100) -> list[dict[str, Any]]:
+    """Searches whose words found products but whose filters left none, per query and filters:
+    a catalog gap (no XXS in stock) rather than a vocabulary gap."""
+    groups: dict[tuple[str, str], list[LoggedSearch]] = defaultdict(list)
+    for s in current:
+        if s.filters_left_nothing:
+            groups[(s.normalized, s.filters or "{}")].append(s)
+    rows = []
+    for (query, filters), items in groups.items():
+        rows.append({
+            "query": query,
+            "filters": json.loads(filters),
+            "searches": len(items),
+            "visitors": len({s.visitor_id for s in items if s.visitor_id}),
+            "matched_without_filters": max(s.matched or 0 for s in items),
+            "last_seen": _iso(max(s.ts for s in items)),
+        })
+    rows.sort(key=lambda r: (-r["searches"], r["query"]))
+    return rows[:limit]
 
 
 def _per_query(searches: Sequence[LoggedSearch], outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:

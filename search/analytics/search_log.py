@@ -33,6 +33,15 @@ ANALYTICS_FILE = "analytics.db"
 _SEARCH_COLUMNS = (
     "search_id", "ts", "query", "normalized", "total", "corrected", "synonyms", "visitor_id", "session_id",
     "traffic_source", "visitor_kind", "device", "variant", "latency_ms", "relaxed",
+    "matched", "filters", "rules", "experiment",
+)
+# Columns added after the first release: (name, SQL type and default). `connect` adds the
+# missing ones to an existing file, so an old analytics database keeps its rows.
+_ADDED_COLUMNS = (
+    ("matched", "INTEGER"),  # products matching the words before filters (NULL: logged before)
+    ("filters", "TEXT"),  # JSON of the filters the shopper set (NULL: none)
+    ("rules", "TEXT NOT NULL DEFAULT '[]'"),  # JSON list of the merchandising rules that fired
+    ("experiment", "TEXT"),  # the A/B test the search was answered in (with `variant`)
 )
 
 
@@ -53,6 +62,15 @@ class LoggedSearch:
     variant: str | None
     latency_ms: float
     relaxed: int
+    matched: int | None = None
+    filters: str | None = None  # JSON object of the filters set, None without filters
+    rules: str = "[]"  # JSON list of rule ids
+    experiment: str | None = None
+
+    @property
+    def filters_left_nothing(self) -> bool:
+        """Zero results although products matched the words: the shopper's filters removed them."""
+        return self.total == 0 and self.filters is not None and bool(self.matched)
 
     @property
     def segment(self) -> dict[str, str | None]:
@@ -77,6 +95,14 @@ def connect(path: Path) -> sqlite3.Connection:
         CREATE INDEX IF NOT EXISTS searches_normalized ON searches(normalized);
         """
     )
+    have = {row[1] for row in db.execute("PRAGMA table_info(searches)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in have:
+            try:
+                db.execute(f"ALTER TABLE searches ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as error:  # another process added it meanwhile
+                if "duplicate column" not in str(error):
+                    raise
     return db
 
 
@@ -86,6 +112,9 @@ def search_row(request: SearchRequest, result: SearchResult, ts: float) -> tuple
         result.search_id, ts, request.q, normalize(request.q), result.total, result.corrected_query,
         json.dumps(result.applied_synonyms), request.visitor_id, request.session_id,
         traffic or None, kind or None, device or None, result.variant, result.took_ms, int(result.relaxed),
+        result.matched,
+        None if request.filters.is_empty() else request.filters.model_dump_json(exclude_defaults=True),
+        json.dumps(result.rules), result.experiment,
     )
 
 
