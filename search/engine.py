@@ -31,6 +31,7 @@ from indexer.normalize import normalize, words
 from search.affinities import Affinities
 from search.caching import LRUCache, OrdScores, OrdSet, Retrieved, read_only
 from search.errors import InvalidInput, ProductNotFound
+from search.merchandising.plan import MerchPlan
 from search.models import Filters, Hit, Mode, SearchRequest, SearchResult, Suggestion
 from search.pipeline import Candidates, SearchContext, Stage, StageKind
 from search.query import QueryPlan, SynonymIndex, plan_query
@@ -140,20 +141,22 @@ class SearchEngine:
     # ---- search --------------------------------------------------------------------------
 
     def search(
-        self, request: SearchRequest, affinities: Affinities | None = None, synonyms: SynonymIndex | None = None
+        self, request: SearchRequest, affinities: Affinities | None = None, synonyms: SynonymIndex | None = None,
+        merchandising: MerchPlan | None = None,
     ) -> SearchResult:
         """Answer one search. `affinities`: what the visitor prefers (none: unpersonalized);
-        `synonyms` replaces the approved ones (what-if: the impact of a suggestion)."""
+        `synonyms` replaces the approved ones (what-if: the impact of a suggestion);
+        `merchandising`: the rules and ranking profile that apply (search.merchandising.plan)."""
         started = time.perf_counter()
         snapshot = self._snapshot
         affinities = affinities if affinities is not None and request.personalize else Affinities()
         synonyms = synonyms if synonyms is not None else self._synonyms
         with snapshot._lock:
-            ctx = self._run(request, snapshot, False, affinities, synonyms)
+            ctx = self._run(request, snapshot, False, affinities, synonyms, merchandising=merchandising)
             corrected = ctx.plan.corrected_text
             if not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip():
                 # Zero results: correct short words too ("did you mean"), then search again.
-                retry = self._run(request, snapshot, True, affinities, synonyms)
+                retry = self._run(request, snapshot, True, affinities, synonyms, merchandising=merchandising)
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
             result = shape(ctx, corrected, [s.name for s in self.stages])
@@ -195,9 +198,11 @@ class SearchEngine:
         affinities: Affinities,
         synonyms: SynonymIndex,
         stop_before: str | None = None,
+        merchandising: MerchPlan | None = None,
     ) -> SearchContext:
         plan = self._plan(request, snapshot, correct_short_words, synonyms)
-        ctx = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan)
+        settings = merchandising.settings(self.settings) if merchandising is not None else self.settings
+        ctx = SearchContext(request=request, settings=settings, snapshot=snapshot, plan=plan, merchandising=merchandising)
         ctx.affinities = affinities
         if not request.q.strip():
             self._browse(ctx, stop_before)

@@ -117,6 +117,9 @@ class SearchContext:
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    # What merchandising applies to this request (search.merchandising.service.MerchPlan), or
+    # None: rules, profile and experiment variant, read by the merchandise and pins stages.
+    merchandising: Any = None
 
 
 class StageKind(StrEnum):

@@ -29,6 +29,9 @@ from search.analytics.search_log import ANALYTICS_FILE, SearchLog
 from search.analytics.webhook import AbandonedSearchWebhook
 from search.behaviour import referrer_host
 from search.engine import SearchEngine
+from search.merchandising.plan import MerchPlan, annotate
+from search.merchandising.service import Merchandising, impressions_from
+from search.merchandising.store import MERCHANDISING_FILE
 from search.models import Hit, SearchRequest, SearchResult, Suggestion
 from search.personalization.visitors import Visitors
 from search.query import SynonymIndex
@@ -55,6 +58,7 @@ class SearchService:
         self._search_log: SearchLog | None = None
         self._synonym_store: SynonymStore | None = None
         self._webhook: AbandonedSearchWebhook | None = None
+        self._merchandising: Merchandising | None = None
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self.reload_synonyms(only_if_exists=True)
@@ -91,6 +95,27 @@ class SearchService:
             return self._synonym_store
 
     @property
+    def merchandising(self) -> Merchandising:
+        """Rules, ranking profiles and A/B tests (their store, and the popularity learned from
+        the last 30 days of impressions and events)."""
+        with self._lock:
+            if self._merchandising is None:
+                def impressions() -> tuple[list, list]:
+                    since = time.time() - 30 * 86400
+                    self.search_log.flush()
+                    return impressions_from(self.search_log.between(since), self.visitors.events.between(since))
+
+                self._merchandising = Merchandising(self.settings.state_dir, impressions)
+            return self._merchandising
+
+    def _merch_plan(self, request: SearchRequest, segment: Segment, preview: dict[str, Any] | None) -> MerchPlan | None:
+        """The rules, profile and experiment variant for this request; None while no
+        merchandising store exists (nothing was ever configured) and nothing is previewed."""
+        if preview is None and self._merchandising is None and not (self.settings.state_dir / MERCHANDISING_FILE).exists():
+            return None
+        return self.merchandising.plan(request, segment, **(preview or {}))
+
+    @property
     def webhook(self) -> AbandonedSearchWebhook:
         search_log, events = self.search_log, self.visitors.events
         with self._lock:
@@ -113,12 +138,23 @@ class SearchService:
 
     # ---- searching ---------------------------------------------------------------------------
 
-    def search(self, request: SearchRequest, record: bool = True, synonyms: SynonymIndex | None = None) -> SearchResult:
+    def search(
+        self, request: SearchRequest, record: bool = True, synonyms: SynonymIndex | None = None,
+        preview: dict[str, Any] | None = None,
+    ) -> SearchResult:
         """Answer one search for a visitor (their affinities, their segment) and log it.
-        `record=False` keeps it out of the search log (warm-up, tools)."""
+        `record=False` keeps it out of the search log (warm-up, tools); `preview` adds unsaved
+        merchandising (`extra_rules`, `profile`) to see its effect before saving it."""
         started = time.perf_counter()
         affinities, segment = self._visitor(request)
-        result = self.engine.search(request, affinities=affinities, synonyms=synonyms)
+        merch = self._merch_plan(request, segment, preview)
+        if merch is not None:
+            request = merch.request  # with the filters rules add
+            if not merch.personalize:  # the visitor's experiment variant turns it off
+                affinities = Affinities()
+        result = self.engine.search(request, affinities=affinities, synonyms=synonyms, merchandising=merch)
+        if merch is not None:
+            annotate(result, merch)
         result.segment = segment.key()
         if result.debug is not None:
             result.debug["segment"] = segment.model_dump(mode="json")
@@ -289,4 +325,7 @@ class SearchService:
             if self._synonym_store is not None:
                 self._synonym_store.close()
                 self._synonym_store = None
+            if self._merchandising is not None:
+                self._merchandising.close()
+                self._merchandising = None
         self.engine.close()

@@ -16,7 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.config import IndexConfig
 
-DEFAULT_STAGES = ["lexical", "semantic", "filter", "fuse", "words", "proximity", "personalize", "stock", "sort"]
+DEFAULT_STAGES = [
+    "lexical", "semantic", "filter", "fuse", "words", "proximity", "personalize", "stock", "merchandise", "sort", "pins",
+]
 
 
 class RankingSettings(BaseModel):

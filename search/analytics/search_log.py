@@ -33,7 +33,7 @@ ANALYTICS_FILE = "analytics.db"
 _SEARCH_COLUMNS = (
     "search_id", "ts", "query", "normalized", "total", "corrected", "synonyms", "visitor_id", "session_id",
     "traffic_source", "visitor_kind", "device", "variant", "latency_ms", "relaxed",
-    "matched", "filters", "rules", "experiment",
+    "matched", "filters", "rules", "experiment", "shown", "page_offset",
 )
 # Columns added after the first release: (name, SQL type and default). `connect` adds the
 # missing ones to an existing file, so an old analytics database keeps its rows.
@@ -42,6 +42,10 @@ _ADDED_COLUMNS = (
     ("filters", "TEXT"),  # JSON of the filters the shopper set (NULL: none)
     ("rules", "TEXT NOT NULL DEFAULT '[]'"),  # JSON list of the merchandising rules that fired
     ("experiment", "TEXT"),  # the A/B test the search was answered in (with `variant`)
+    # The page's product ids in order and the page's offset: impressions, from which the
+    # position-corrected click-through of each product is learned (search/merchandising/profiles.py).
+    ("shown", "TEXT NOT NULL DEFAULT '[]'"),
+    ("page_offset", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -66,6 +70,8 @@ class LoggedSearch:
     filters: str | None = None  # JSON object of the filters set, None without filters
     rules: str = "[]"  # JSON list of rule ids
     experiment: str | None = None
+    shown: str = "[]"  # JSON list of the product ids on the page
+    page_offset: int = 0
 
     @property
     def filters_left_nothing(self) -> bool:
@@ -114,7 +120,7 @@ def search_row(request: SearchRequest, result: SearchResult, ts: float) -> tuple
         traffic or None, kind or None, device or None, result.variant, result.took_ms, int(result.relaxed),
         result.matched,
         None if request.filters.is_empty() else request.filters.model_dump_json(exclude_defaults=True),
-        json.dumps(result.rules), result.experiment,
+        json.dumps(result.rules), result.experiment, json.dumps([hit.id for hit in result.hits]), request.offset,
     )
 
 

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search.api import (
     routes_catalog,
+    routes_merchandising,
     routes_reports,
     routes_search,
     routes_synonyms,
@@ -93,4 +94,5 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.include_router(routes_visitors.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_synonyms.router)
+    app.include_router(routes_merchandising.router)
     return app

@@ -13,6 +13,7 @@ from search.pipeline import Stage
 from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
 from search.stages.lexical import LexicalRetrieval
+from search.stages.merchandise import MerchandiseStage, PinStage
 from search.stages.personalize import PersonalizeStage
 from search.stages.proximity import ProximityStage
 from search.stages.semantic import SemanticRetrieval
@@ -29,7 +30,9 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "proximity": ProximityStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,
+    "merchandise": MerchandiseStage,
     "sort": SortStage,
+    "pins": PinStage,
 }
 
 
