@@ -12,12 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.analytics.reports import attribute
 from search.api.deps import AdminDep, ServiceDep
-from search.merchandising import experiments
 from search.merchandising.experiments import ExperimentBody
 from search.merchandising.profiles import Profile, ProfileBody
 from search.merchandising.rules import Rule, RuleBody
+from search.merchandising.service import experiment_report
 from search.merchandising.store import Conflict, NotFound
 from search.models import SearchRequest
 from search.service import SearchService
@@ -176,23 +175,12 @@ def stop_experiment(service: ServiceDep, experiment_id: str, x_admin_user: Actor
     return experiment.model_dump(mode="json")
 
 
-def experiment_report(service: SearchService, experiment_id: str) -> dict[str, Any]:
-    try:
-        experiment = service.merchandising.store.experiment(experiment_id)
-    except NotFound as error:
-        raise HTTPException(404, error.args[0]) from None
-    log = service.search_log
-    log.flush()
-    window = service.settings.analytics.attribution_window_minutes * 60.0
-    until = (experiment.stopped_at or time.time()) + 1
-    searches = list(log.between(experiment.started_at, until))
-    events = service.visitors.events.between(experiment.started_at, until + window)
-    outcomes = attribute(searches, events, window)
-    return experiments.report(experiment, searches, outcomes)
-
-
 @router.get("/reports/experiments/{experiment_id}", tags=["reports"])
 def report(service: ServiceDep, experiment_id: str) -> dict[str, Any]:
     """Per variant: searches, visitors, rates, revenue; uplift vs control with a 95% CI."""
-    return experiment_report(service, experiment_id)
+    try:
+        return experiment_report(service.merchandising.store, service.search_log, service.visitors.events,
+                                 service.settings.analytics.attribution_window_minutes * 60.0, experiment_id)
+    except NotFound as error:
+        raise HTTPException(404, error.args[0]) from None
 

@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from search.analytics.reports import attribute
 from search.merchandising.experiments import Experiment, assign
+from search.merchandising.experiments import report as experiment_stats
 from search.merchandising.plan import MerchPlan, annotate, merge_filters
 from search.merchandising.profiles import DEFAULT_PROFILE, Popularity, Profile, learn_popularity
 from search.merchandising.rules import AddFilter, Rule, UseProfile, fires
@@ -128,9 +131,22 @@ class Merchandising:
         self.store.close()
 
 
+def experiment_report(store: MerchandisingStore, search_log: Any, events: Any, window: float, experiment_id: str) -> dict:
+    """The A/B report of one experiment from the search log and the event log (raises NotFound).
+
+    Outcomes are attributed over every search of the period (analytics' attribution), then
+    only the experiment's searches are summed per variant and per visitor."""
+    experiment = store.experiment(experiment_id)
+    search_log.flush()
+    until = (experiment.stopped_at or time.time()) + 1
+    searches = list(search_log.between(experiment.started_at, until))
+    outcomes = attribute(searches, events.between(experiment.started_at, until + window), window)
+    return experiment_stats(experiment, searches, outcomes)
+
+
 def impressions_from(searches, events) -> tuple[list, list]:
     """(search id, shown product ids, offset) per logged search, and the events, for popularity."""
     return [(s.search_id, json.loads(s.shown or "[]"), s.page_offset) for s in searches], list(events)
 
 
-__all__ = ["Merchandising", "MerchPlan", "NotFound", "annotate", "merge_filters", "impressions_from"]
+__all__ = ["Merchandising", "MerchPlan", "NotFound", "annotate", "experiment_report", "merge_filters", "impressions_from"]
