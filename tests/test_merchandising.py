@@ -300,3 +300,52 @@ def test_sample_ratio_mismatch_against_a_hand_computed_chi_square() -> None:
     assert sample_ratio_p([5200, 4800], [50, 50]) == pytest.approx(math.erfc(4 / math.sqrt(2)), rel=1e-6)
     assert sample_ratio_p([5200, 4800], [50, 50]) == pytest.approx(6.334e-5, rel=1e-3)
     assert sample_ratio_p([5010, 4990], [50, 50]) > 0.5
+
+
+# ---- popularity ----------------------------------------------------------------------------------
+
+
+class _Ev:
+    def __init__(self, type: str, product_id: str, search_id: str | None) -> None:
+        self.type, self.product_id, self.search_id = type, product_id, search_id
+
+
+def test_popularity_corrects_for_position_and_smooths_small_samples() -> None:
+    from search.merchandising.profiles import learn_popularity
+
+    # X shown first 10 times, clicked 5 times; Y shown fifth 10 times (examined 1/5 as often), clicked twice.
+    impressions = [(f"x{i}", ["X", "a", "b", "c", "Y"], 0) for i in range(10)]
+    events = [_Ev("click", "X", f"x{i}") for i in range(5)] + [_Ev("click", "Y", f"x{i}") for i in range(2)]
+    raw = learn_popularity(impressions, events, prior_strength=0.0)
+    # Examined: X 10 x 1 = 10, Y 10 x 1/5 = 2 -> X 5/10 = 0.5, Y 2/2 = 1.0: Y is the better product.
+    assert raw.ctr("X") == pytest.approx(0.5) and raw.ctr("Y") == pytest.approx(1.0)
+    # Smoothing: with a prior worth 20 examinations, Y's 2 examinations move it little from the mean.
+    smoothed = learn_popularity(impressions, events, prior_strength=20.0)
+    mean = 7 / (10 + 10 * (1 / 2 + 1 / 3 + 1 / 4) + 2)
+    assert smoothed.mean_ctr == pytest.approx(mean)
+    assert smoothed.ctr("Y") == pytest.approx((2 + mean * 20) / (2 + 20))
+    assert smoothed.ctr("unseen") == pytest.approx(mean)
+    # A click on a search that did not show the product is not counted against its impressions.
+    stray = learn_popularity(impressions, [_Ev("click", "Y", "other")], prior_strength=0.0)
+    assert stray.stats["Y"].clicks == 0
+
+
+def test_a_popularity_profile_lifts_what_shoppers_click(live) -> None:
+    engine, client = live
+    first = client.get("/search", params={"q": "dress", "limit": 10, "visitor_id": "shopper"}).json()
+    favourite = first["hits"][7]["id"]
+    events = []
+    for i in range(30):
+        result = client.get("/search", params={"q": "dress", "limit": 10, "visitor_id": f"s{i}"}).json()
+        events.append({"type": "click", "visitor_id": f"s{i}", "product_id": favourite,
+                       "search_id": result["search_id"], "position": 7})
+    assert client.post("/events", json={"events": events}).status_code == 202
+    client.put("/profiles/popular", json={"ctr": 0.6}, headers=ADMIN)
+    _rule(client, {"name": "popular for dresses", "conditions": {"query": "dress"},
+                   "actions": [{"type": "profile", "name": "popular"}]})
+    engine.merchandising.popularity(force=True)
+    result = client.get("/search", params={"q": "dress", "limit": 10, "explain": True}).json()
+    ids = [h["id"] for h in result["hits"]]
+    assert ids.index(favourite) < 7
+    details = result["hits"][ids.index(favourite)]["explain"]["merchandise"]["details"]
+    assert details["signal_ctr"] == pytest.approx(1.0)
