@@ -95,4 +95,5 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.include_router(routes_reports.router)
     app.include_router(routes_synonyms.router)
     app.include_router(routes_merchandising.router)
+    app.include_router(routes_merchandising.pages)
     return app

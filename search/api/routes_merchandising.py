@@ -7,14 +7,17 @@ Routes parse, call the store or the engine, and shape; every change is audited w
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, status
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.api.deps import AdminDep, ServiceDep
+from search.api.routes_reports import admin_page_guard, templates
 from search.merchandising.experiments import ExperimentBody
-from search.merchandising.profiles import Profile, ProfileBody
+from search.merchandising.profiles import SIGNALS, Profile, ProfileBody
 from search.merchandising.rules import Rule, RuleBody
 from search.merchandising.service import experiment_report
 from search.merchandising.store import Conflict, NotFound
@@ -22,6 +25,7 @@ from search.models import SearchRequest
 from search.service import SearchService
 
 router = APIRouter(tags=["merchandising"], dependencies=[AdminDep])
+pages = APIRouter(include_in_schema=False)
 
 ActorHeader = Annotated[str | None, Header(description="Who makes the change (audit trail)")]
 
@@ -184,3 +188,31 @@ def report(service: ServiceDep, experiment_id: str) -> dict[str, Any]:
     except NotFound as error:
         raise HTTPException(404, error.args[0]) from None
 
+
+
+@pages.get("/admin/merchandising")
+def merchandising_page(request: Request, service: ServiceDep) -> Response:
+    """Rules, ranking profiles and A/B tests: list, create, edit, preview, stop, report."""
+    denied = admin_page_guard(request)
+    if denied is not None:
+        return denied
+    store = service.merchandising.store
+    rules = []
+    for rule in store.rules():
+        data = rule.to_json()
+        body = {k: data[k] for k in RuleBody.model_fields}
+        data["body"] = RuleBody.model_validate(body).model_dump(mode="json", by_alias=True, exclude_none=True)
+        rules.append(data)
+    profiles = []
+    for profile in store.profiles():
+        data = profile.model_dump(mode="json")
+        data["body"] = ProfileBody.model_validate({k: v for k, v in data.items() if k in ProfileBody.model_fields}).model_dump()
+        profiles.append(data)
+    experiments = []
+    for experiment in reversed(store.experiments()):
+        data = experiment.model_dump(mode="json")
+        data["started"] = datetime.fromtimestamp(experiment.started_at, UTC).isoformat(timespec="minutes")
+        experiments.append(data)
+    return templates.TemplateResponse(request, "merchandising.html", {
+        "page": "merchandising", "rules": rules, "profiles": profiles, "experiments": experiments, "signals": SIGNALS,
+    })
