@@ -25,8 +25,13 @@ class MerchPlan:
     experiment: Experiment | None = None
     variant: Variant | None = None
     personalize: bool = True
-    # Filled by the stages: per rule id, what it did.
+    # Per rule id, what it did: resolving (filters, profile) here, then the stages (reset at
+    # each pipeline run, so a "did you mean" retry does not report the same pin twice).
     effects: dict[int, list[str]] = field(default_factory=dict)
+    resolved: dict[int, list[str]] = field(default_factory=dict)
+
+    def start_run(self) -> None:
+        self.effects = {rule_id: list(done) for rule_id, done in self.resolved.items()}
 
     def settings(self, base: Any) -> Any:
         """The engine's settings under this plan (a profile may set personalization's impact)."""

@@ -50,6 +50,7 @@ class Merchandising:
         self._running: Experiment | None = None
         self._popularity = Popularity()
         self._popularity_at = -float("inf")
+        self._learning = threading.Lock()
 
     def _current(self) -> None:
         now = time.monotonic()
@@ -72,13 +73,30 @@ class Merchandising:
         self._checked = 0.0
 
     def popularity(self, force: bool = False) -> Popularity:
+        """The learned popularity. When stale, it is re-learned in a background thread and the
+        current table keeps serving (a search never waits for a scan of the log), except the
+        first time and when forced."""
         if self._impressions is None:
             return self._popularity
-        if force or time.monotonic() - self._popularity_at > POPULARITY_TTL:
-            impressions, events = self._impressions()
-            self._popularity = learn_popularity(impressions, events)
-            self._popularity_at = time.monotonic()
+        stale = time.monotonic() - self._popularity_at > POPULARITY_TTL
+        if force or self._popularity_at == -float("inf"):
+            self._learn()
+        elif stale and self._learning.acquire(blocking=False):
+            threading.Thread(target=self._learn, args=(True,), name="vitrine-popularity", daemon=True).start()
         return self._popularity
+
+    def _learn(self, release: bool = False) -> None:
+        try:
+            assert self._impressions is not None
+            impressions, events = self._impressions()
+            self._popularity = learn_popularity(impressions, events)  # one reference assignment
+            self._popularity_at = time.monotonic()
+            log.info("popularity learned", products=len(self._popularity), mean_ctr=round(self._popularity.mean_ctr, 4))
+        except Exception:  # keep the previous table
+            log.exception("popularity learning failed")
+        finally:
+            if release:
+                self._learning.release()
 
     def plan(
         self,
@@ -111,6 +129,7 @@ class Merchandising:
                 elif isinstance(action, UseProfile):
                     chosen = action.name
                     plan.did(rule, f"profile {action.name}")
+        plan.resolved = {rule_id: list(done) for rule_id, done in plan.effects.items()}
         if filters != request.filters:
             plan.request = request.model_copy(update={"filters": filters})
         if profile is not None:

@@ -71,7 +71,10 @@ class MerchandiseStage:
     def run(self, ctx: SearchContext) -> None:
         plan = _plan(ctx)
         c = ctx.candidates
-        if plan is None or len(c) == 0:
+        if plan is None:
+            return
+        plan.start_run()
+        if len(c) == 0:
             return
         s = ctx.snapshot
         # Hide first: never shown, never counted.
