@@ -67,9 +67,11 @@ class Shop:
     price: dict[str, float]
 
 
-def open_shop(products: int, seed: int) -> Shop:
+def open_shop(products: int, seed: int, index_dir: Path | None = None, embedder: Any = None) -> Shop:
+    """The sample shop's index (built once into the cache, or `index_dir`: an index of the same
+    generated catalog, e.g. the tests' own), its behaviour state wiped."""
     catalog = generate_catalog(products, seed)
-    index_dir = CACHE / f"sample-{products}-{seed}"
+    index_dir = index_dir or CACHE / f"sample-{products}-{seed}"
     try:
         fmt.current_version_dir(index_dir)
     except fmt.IndexNotFound:
@@ -78,7 +80,7 @@ def open_shop(products: int, seed: int) -> Shop:
     if state.exists():  # every run starts without behaviour, rules or experiments
         for path in state.iterdir():
             path.unlink()
-    engine = SearchService.open(index_dir, Settings(index_dir=index_dir))
+    engine = SearchService.open(index_dir, Settings(index_dir=index_dir), embedder=embedder)
     rng = np.random.default_rng(seed)
     ids = [p.id for p in catalog]
     appeal = dict(zip(ids, rng.beta(2, 6, len(ids)).tolist(), strict=True))
@@ -182,7 +184,7 @@ def aa_tests(shop: Shop, runs: int, visitors: int, rng: random.Random) -> dict[s
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None, embedder: Any = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
@@ -191,10 +193,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--aa-runs", type=int, default=200)
     parser.add_argument("--aa-visitors", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--index-dir", type=Path, default=None,
+                        help="an index of generate_catalog(products, seed) to use (its state is wiped)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     started = time.time()
-    shop = open_shop(args.products, args.seed)
+    shop = open_shop(args.products, args.seed, args.index_dir, embedder)
     try:
         simulate_visitors(shop, args.warmup, rng, "warmup")
         ab = ab_test(shop, args.visitors, rng)

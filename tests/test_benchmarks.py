@@ -103,3 +103,20 @@ def test_generated_queries_judge_every_product_of_the_type(sample_products) -> N
         of_type = {p.id for p in sample_products if _facts(p)["type"] == kind}
         assert set(qrels[qid]) == of_type and set(qrels[qid].values()) == {3}
     assert all(qrels[qid] for qid in queries)
+
+
+def test_experiments_benchmark_runs_end_to_end_in_quick_mode(tmp_path, mutable_index_dir, embedder) -> None:
+    from benchmarks import experiments
+    from tests.conftest import SAMPLE_SEED, SAMPLE_SIZE
+
+    out = tmp_path / "experiments.json"
+    result = experiments.main([
+        "--products", str(SAMPLE_SIZE), "--seed", str(SAMPLE_SEED), "--index-dir", str(mutable_index_dir),
+        "--warmup", "60", "--visitors", "120", "--aa-runs", "4", "--aa-visitors", "80", "--json", str(out),
+    ], embedder=embedder)
+    written = json.loads(out.read_text())
+    variants = {row["variant"]: row for row in written["ab"]["variants"]}
+    assert set(variants) == {"control", "popular"} and written == json.loads(json.dumps(result))
+    assert sum(row["visitors"] for row in variants.values()) == 120
+    assert set(variants["popular"]["uplift"]) == {"converted", "revenue", "clicked", "carted"}
+    assert written["aa"]["runs"] == 4 and 0.0 <= written["aa"]["false_positive_rate_converted"] <= 1.0
