@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 from indexer.embedding import Embedder
 from search.api.app import create_app
 from search.merchandising.experiments import ExperimentBody, assign, sample_ratio_p, welch
+from search.models import SearchRequest
 from search.service import SearchService
 from search.settings import Settings
 
@@ -349,3 +350,20 @@ def test_a_popularity_profile_lifts_what_shoppers_click(live) -> None:
     assert ids.index(favourite) < 7
     details = result["hits"][ids.index(favourite)]["explain"]["merchandise"]["details"]
     assert details["signal_ctr"] == pytest.approx(1.0)
+
+
+def test_a_variant_can_turn_personalization_off(live) -> None:
+    service, client = live
+    product = _ids(client, q="dress")[0]
+    visitors = [f"pv{i}" for i in range(16)]
+    events = [{"type": "add_to_cart", "visitor_id": v, "product_id": product} for v in visitors]
+    assert client.post("/events", json={"events": events}).status_code == 202
+    exp = client.post("/experiments", json={"name": "personalization", "variants": [
+        {"name": "control", "share": 50}, {"name": "off", "share": 50, "personalize": False}]}, headers=ADMIN).json()
+    seen = set()
+    for visitor in visitors:
+        result = service.search(SearchRequest(q="shirt", visitor_id=visitor), record=False)
+        assert result.experiment == exp["id"]
+        assert result.personalized == (result.variant == "control")
+        seen.add(result.variant)
+    assert seen == {"control", "off"}
