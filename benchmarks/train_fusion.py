@@ -77,7 +77,6 @@ def collect(dataset: Path) -> dict[str, Any]:
     queries, qrels = load_queries(dataset)
     index_dir = cached_index(dataset / "catalog.jsonl", IndexConfig())
     settings = Settings(index_dir=index_dir)
-    settings.analytics.search_log = False
     settings.ranking.stages = [s for s in settings.ranking.stages if s not in ("learned", "stock")]
     engine = SearchEngine(index_dir, settings)
     snapshot = engine.snapshot
@@ -87,9 +86,10 @@ def collect(dataset: Path) -> dict[str, Any]:
         judged = qrels.get(qid, {})
         ranked: dict[str, list[str]] = {}
         for mode in (Mode.bm25, Mode.vector):
-            result = engine.search(SearchRequest(q=text, mode=mode, limit=10, prefix=False), record=False)
+            result = engine.search(SearchRequest(q=text, mode=mode, limit=10, prefix=False))
             ranked[mode.value] = [h.id for h in result.hits]
-        ctx = engine._run(SearchRequest(q=text, mode=Mode.hybrid, prefix=False), snapshot, correct_short_words=False)
+        # The context the learned stage would receive (every earlier stage has run).
+        ctx = engine.context_before("personalize", SearchRequest(q=text, mode=Mode.hybrid, prefix=False))
         at = head(ctx, top)
         ids = [snapshot.products[int(o)].id for o in ctx.candidates.ords[at]]
         rows.append({

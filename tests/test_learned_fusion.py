@@ -47,14 +47,14 @@ def test_shipped_model_loads_with_the_stage_features():
 
 def test_learned_fusion_reorders_the_same_result_set(learned_engine: SearchEngine, convex_engine: SearchEngine):
     for q in ("black leather boots", "summer dress for women", "blue cotton shirt"):
-        learned = learned_engine.search(SearchRequest(q=q, limit=100, prefix=False), record=False)
-        convex = convex_engine.search(SearchRequest(q=q, limit=100, prefix=False), record=False)
+        learned = learned_engine.search(SearchRequest(q=q, limit=100, prefix=False))
+        convex = convex_engine.search(SearchRequest(q=q, limit=100, prefix=False))
         assert learned.total == convex.total
         assert {h.id for h in learned.hits} == {h.id for h in convex.hits}
 
 
 def test_explain_shows_model_score_and_contributions_sum_to_the_score(learned_engine: SearchEngine):
-    result = learned_engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False), record=False)
+    result = learned_engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False))
     assert result.hits
     top = result.hits[0]
     assert "learned" in top.explain
@@ -65,7 +65,7 @@ def test_explain_shows_model_score_and_contributions_sum_to_the_score(learned_en
 
 
 def test_turned_off_search_uses_convex_fusion_only(convex_engine: SearchEngine):
-    result = convex_engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False), record=False)
+    result = convex_engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False))
     assert result.hits
     assert all("learned" not in h.explain for h in result.hits)
 
@@ -76,7 +76,7 @@ def test_missing_model_file_falls_back_to_convex_fusion(index_dir: Path, embedde
     settings.ranking.learned_model = tmp_path / "no-such-model.txt"
     engine = SearchEngine(index_dir, settings, embedder=embedder)
     try:
-        result = engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False), record=False)
+        result = engine.search(SearchRequest(q="black leather boots", explain=True, prefix=False))
     finally:
         engine.close()
     assert result.hits
@@ -85,7 +85,7 @@ def test_missing_model_file_falls_back_to_convex_fusion(index_dir: Path, embedde
 
 @pytest.mark.parametrize("mode", [Mode.bm25, Mode.vector])
 def test_single_retriever_modes_are_not_reordered(learned_engine: SearchEngine, mode: Mode):
-    result = learned_engine.search(SearchRequest(q="black leather boots", mode=mode, explain=True, prefix=False), record=False)
+    result = learned_engine.search(SearchRequest(q="black leather boots", mode=mode, explain=True, prefix=False))
     assert result.hits
     assert all("learned" not in h.explain for h in result.hits)
     assert np.all(np.diff([h.score for h in result.hits]) <= 1e-12)

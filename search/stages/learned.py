@@ -28,7 +28,7 @@ import structlog
 import tantivy
 
 from search.models import Mode
-from search.pipeline import SearchContext
+from search.pipeline import SearchContext, StageKind
 
 log = structlog.get_logger("vitrine.learned")
 
@@ -263,6 +263,8 @@ def _indexed_exact(ctx: SearchContext, term) -> bool:
 
 class LearnedFusionStage:
     name = "learned"
+    kind = StageKind.ranker
+    browse = False
 
     def run(self, ctx: SearchContext) -> None:
         c = ctx.candidates
