@@ -91,7 +91,9 @@ def _gap_run(products: int, seed: int) -> dict[str, Any]:
         return any({stem(w) for w in words(t)} <= said for t in targets)
 
     for word, targets in gaps.items():
-        mine = sorted((s for s in created if word in s.terms), key=lambda s: -s.confidence)
+        # In the order the review page lists them: most zero-result searches rescued first.
+        mine = sorted((s for s in created if word in s.terms),
+                      key=lambda s: (-s.impact.get("rescued_searches", 0), -s.confidence))
         top = mine[0] if mine else None
         right = top is not None and is_right(top.targets, targets)
         per_gap[word] = {"targets": targets, "top": top.solr() if top else None, "source": top.source if top else None,
@@ -125,6 +127,8 @@ def _gap_run(products: int, seed: int) -> dict[str, Any]:
         "right_in_top10_before": sum(b for _, _, b in all_searches) / len(all_searches) if all_searches else 0.0,
         "right_in_top10_after": sum(after) / len(after) if after else 0.0,
         "suggest_seconds": suggest_seconds, "per_gap": per_gap,
+        "suggested": len(created),
+        "zero_impact_suggested": sum(1 for s in created if not s.impact.get("rescued_searches")),
     }
 
 
@@ -193,6 +197,7 @@ def main() -> None:
           f"{gaps['products']:,} products; suggest took {gaps['suggest_seconds']:.1f} s")
     print(f"coverage {gaps['coverage']:.2f} · precision@1 {gaps['precision_at_1']:.2f} · "
           f"right answer among suggestions {gaps['right_among_suggestions']:.2f}")
+    print(f"{gaps['suggested']} suggestions, {gaps['zero_impact_suggested']} of them rescuing no search")
     print(f"zero-result searches rescued after approving the right suggestions: {gaps['rescued_share']:.2f}; "
           f"gap searches with a right product in the top 10: {gaps['right_in_top10_before']:.2f} before, "
           f"{gaps['right_in_top10_after']:.2f} after")

@@ -17,7 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from indexer.config import IndexConfig
 
 DEFAULT_STAGES = [
-    "lexical", "semantic", "filter", "fuse", "words", "proximity", "personalize", "stock", "merchandise", "sort", "pins",
+    "lexical", "semantic", "filter", "fuse", "words", "proximity", "learned", "personalize", "stock", "merchandise",
+    "sort", "pins",
 ]
 
 
@@ -39,6 +40,15 @@ class RankingSettings(BaseModel):
     # Products containing every query word gain up to this much when the title says adjacent
     # query words side by side ("coffee cup" vs "12-Cup Coffee Maker"); 0 turns it off.
     proximity_weight: float = Field(default=0.2, ge=0, le=1)
+    # Learned fusion (search/stages/learned.py): a LambdaMART model re-orders the best
+    # `learned_top` products of the fusion above per query; off, or without a model file,
+    # convex fusion decides alone. `learned_model` None = the model shipped in the package.
+    # Off by default: cross-validated it gains on every dataset, but trained without
+    # CrowdFlower (the only human-judged set) it loses 0.008 nDCG@10 there to convex fusion
+    # (benchmarks/README.md), so on an unseen catalog it is not yet known to be safe.
+    learned_fusion: bool = False
+    learned_model: Path | None = None
+    learned_top: int = Field(default=100, ge=2, le=1000)
     # Candidates each retriever hands to fusion.
     lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
     semantic_candidates: int = Field(default=200, ge=10, le=10_000)

@@ -36,6 +36,10 @@ from synonyms.synonym_store import Kind, Status, Synonym, SynonymStore
 
 log = structlog.get_logger("vitrine.synonyms")
 
+# A product type proposed for an unknown word must itself be at least this close in meaning
+# to the word (all-MiniLM-L6-v2 cosine): "gumboots"~"boots" 0.5, "kaftan"~"sneakers" far less.
+TYPE_MIN_COSINE = 0.3
+
 # British -> American whole words the suffix rules below do not cover.
 _SPELLING_PAIRS = {
     "grey": "gray", "jewellery": "jewelry", "pyjamas": "pajamas", "aluminium": "aluminum", "tyre": "tire",
@@ -272,11 +276,11 @@ def semantic(engine: SearchEngine, failed: dict[str, FailedQuery], threshold: fl
             neighbours = [(t, s) for t, s in terms.nearest(vector, k=4) if t != word]
             if neighbours and neighbours[0][1] >= threshold:
                 target, score = neighbours[0]
-                # A word that looks close but names none of the nearest products is doubtful.
                 support = sum(f" {target} " in f" {text} " for text in texts) / max(1, len(texts))
-                confidence = score if support > 0 else score * 0.7
-                if confidence >= threshold:
-                    candidates.append(_candidate(word, target, "semantic", confidence, {
+                # A word that looks close but names none of the word's nearest products is a
+                # spelling look-alike ("hoody" ~ "hood", "jumpsuit" ~ "jumper"), not a synonym.
+                if support > 0 and score >= threshold and not _is_brand(snapshot, target, word):
+                    candidates.append(_candidate(word, target, "semantic", score, {
                         **evidence, "cosine": round(score, 4), "product_support": round(support, 3),
                         "neighbours": [[t, round(s, 4)] for t, s in neighbours],
                     }))
@@ -288,12 +292,24 @@ def semantic(engine: SearchEngine, failed: dict[str, FailedQuery], threshold: fl
                 kind, votes = kinds.most_common(1)[0]
                 share = votes / sum(kinds.values())
                 mean = float(np.mean(scores)) if len(scores) else 0.0
-                if share >= 0.5 and mean >= 0.3 and kind != word:
+                # The products must agree (share), be close to the word (mean), and the type
+                # itself must mean something like the word: nearest products of an unknown
+                # word can all be sneakers without "kaftan" meaning sneakers.
+                kind_cosine = float(engine.embedder.encode_query(kind) @ vector)
+                if share >= 0.5 and mean >= 0.3 and kind_cosine >= TYPE_MIN_COSINE and kind != word:
                     candidates.append(_candidate(word, kind, "semantic", share * min(1.0, mean + 0.6), {
                         **evidence, "rule": "product type of the nearest products",
                         "product_share": round(share, 3), "mean_cosine": round(mean, 4),
+                        "type_cosine": round(kind_cosine, 4),
                     }))
     return candidates
+
+
+def _is_brand(snapshot, target: str, typed: str) -> bool:
+    """Whether `target` is one of the catalog's brand names (and `typed` is not): a brand is
+    never an equivalent of a generic word ("warm" -> "maré")."""
+    names = {" ".join(words(name)) for name in snapshot.brand.values.code}  # lower-cased brand names
+    return " ".join(words(target)) in names and " ".join(words(typed)) not in names
 
 
 # ---- behavioural -----------------------------------------------------------------------------
@@ -442,6 +458,8 @@ def suggest(inputs: SynonymInputs, since: float | None = None, generators: tuple
         if store.known(candidate):
             continue
         candidate.impact = impact(inputs.engine, candidate, failed)
+        if not candidate.impact["rescued_searches"]:
+            continue  # rescues nothing: not worth a merchandiser's review
         stored = store.suggest(candidate)
         if stored is not None:
             created.append(stored)

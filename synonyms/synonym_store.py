@@ -161,7 +161,7 @@ class SynonymStore:
             sql += " WHERE status = ?"
             args = (status.value,)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY confidence DESC, id", args).fetchall()
+            rows = self._db.execute(sql + " ORDER BY COALESCE(json_extract(impact, '$.rescued_searches'), 0) DESC, confidence DESC, id", args).fetchall()
         return [self._row(r) for r in rows]
 
     def approved(self) -> builtins.list[Synonym]:

@@ -141,6 +141,12 @@ def test_zero_result_queries_to_approved_synonyms_end_to_end(live) -> None:
     response = client.post("/synonyms/suggest", json={"since": "1h"}, headers=ADMIN)
     assert response.status_code == 200
     created = {s["terms"][0]: s for s in response.json()["synonyms"]}
+    # A candidate that would rescue no logged search is not put in front of a merchandiser,
+    # and the review list shows the ones rescuing most searches first.
+    assert all(s["impact"]["rescued_searches"] > 0 for s in response.json()["synonyms"])
+    listed = client.get("/synonyms", params={"status": "pending"}, headers=ADMIN).json()["synonyms"]
+    rescued = [s["impact"]["rescued_searches"] for s in listed]
+    assert rescued == sorted(rescued, reverse=True)
     gum = created["gumboots"]
     assert gum["targets"] == ["boots"] and gum["status"] == "pending"
     assert gum["evidence"]["semantic"]["cosine"] >= 0.5 and gum["evidence"]["semantic"]["queries"] == ["gumboots"]

@@ -12,6 +12,7 @@ from search.errors import ConfigError
 from search.pipeline import Stage
 from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
+from search.stages.learned import LearnedFusionStage
 from search.stages.lexical import LexicalRetrieval
 from search.stages.merchandise import MerchandiseStage, PinStage
 from search.stages.personalize import PersonalizeStage
@@ -28,6 +29,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "fuse": FuseStage,
     "words": WordsStage,
     "proximity": ProximityStage,
+    "learned": LearnedFusionStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,
     "merchandise": MerchandiseStage,
