@@ -6,7 +6,8 @@
 Indexes are built once per size with the default settings and cached in benchmarks/.cache/.
 The query mix (benchmarks/querymix.py) repeats head queries with a Zipf distribution and adds
 long-tail, typo, prefix and filtered queries. Latencies are reported separately for unseen
-queries (first occurrence), repeated ones (retrieval cached) and filtered ones. Peers run the
+queries (first occurrence), repeated ones (retrieval cached), filtered ones (all, and unseen
+only), and sorted ones (the mix's query texts again, sorted by price or newness). Peers run the
 unique query texts of the same mix on the same catalog; a peer that needs a query vector
 (LanceDB) is timed including the same query encoder Vitrine uses, as Vitrine is.
 """
@@ -31,6 +32,7 @@ from benchmarks.querymix import MixedQuery, build_mix
 from indexer import format as fmt
 from indexer.build import build_index, products_checksum
 from indexer.sample import generate_catalog
+from search.models import SearchRequest, Sort
 from search.service import SearchService
 from search.settings import Settings
 
@@ -64,9 +66,19 @@ def cached_sample_index(size: int) -> tuple[Path, list]:
     return index_dir, products
 
 
-def run_in_process(engine: SearchService, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
+def sorted_requests(mix: list[MixedQuery], n: int, seed: int = 3) -> list[SearchRequest]:
+    """The mix's query texts again, each sorted by price or newness (no filter): most retrievals
+    are cached by then, so this measures what sorting itself costs."""
+    import random
+
+    rng = random.Random(seed)
+    texts = list(dict.fromkeys(item.request.q for item in mix))[:n]
+    return [SearchRequest(q=q, sort=rng.choice([Sort.price_asc, Sort.price_desc, Sort.newest]), limit=20) for q in texts]
+
+
+def run_in_process(engine: SearchService, mix: list[MixedQuery], sorts: list[SearchRequest] | None = None) -> dict[str, dict[str, float]]:
     seen: set[tuple] = set()
-    groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": [], "filtered": []}
+    groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": [], "filtered": [], "filtered_unseen": [], "sorted": []}
     for item in mix:
         key = (item.request.q, item.request.filters.model_dump_json(), item.request.sort)
         started = time.perf_counter()
@@ -76,7 +88,13 @@ def run_in_process(engine: SearchService, mix: list[MixedQuery]) -> dict[str, di
         groups["repeated" if key in seen else "unseen"].append(ms)
         if not item.request.filters.is_empty():
             groups["filtered"].append(ms)
+            if key not in seen:
+                groups["filtered_unseen"].append(ms)
         seen.add(key)
+    for request in sorts or []:
+        started = time.perf_counter()
+        engine.search(request)
+        groups["sorted"].append((time.perf_counter() - started) * 1000)
     return {name: stats(values) for name, values in groups.items()}
 
 
@@ -199,6 +217,7 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="1,000 products and 200 queries (smoke test)")
+    parser.add_argument("--skip-personalization", action="store_true", help="leave out the personalization overhead run")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_queries = 200 if args.quick else args.queries
@@ -212,12 +231,13 @@ def main() -> None:
         engine = SearchService.open(index_dir, Settings(index_dir=index_dir, data_dir=state))
         engine.warm_up()
         mix = build_mix(products, n_queries, seed=1)
-        entry: dict[str, Any] = {"in_process": run_in_process(engine, mix)}
+        entry: dict[str, Any] = {"in_process": run_in_process(engine, mix, sorted_requests(mix, max(50, n_queries // 5)))}
         print_rows(size, "in-process", entry["in_process"])
-        entry["personalization"] = personalization_overhead(engine, products, mix)
-        pers = entry["personalization"]
-        print(f"  personalization (repeated queries): anonymous p50 {pers['anonymous']['p50_ms']} ms, "
-              f"personalized p50 {pers['personalized']['p50_ms']} ms, added {pers['added_p50_ms']:+.3f} ms")
+        if not args.skip_personalization:
+            entry["personalization"] = personalization_overhead(engine, products, mix)
+            pers = entry["personalization"]
+            print(f"  personalization (repeated queries): anonymous p50 {pers['anonymous']['p50_ms']} ms, "
+                  f"personalized p50 {pers['personalized']['p50_ms']} ms, added {pers['added_p50_ms']:+.3f} ms")
         if args.http:
             entry["http"] = run_http(index_dir, mix)
             print_rows(size, "http", entry["http"])

@@ -351,7 +351,14 @@ def embed_with_cache(
     if progress and len(passages) - len(missing):
         progress(len(passages) - len(missing))
     if missing:
-        vectors = embedder.encode([passages[i] for i in missing], progress)
-        out[missing] = vectors
-        cache.put_many([(keys[i], vectors[j]) for j, i in enumerate(missing)])
-    return out, len(missing)
+        # Identical passages (one text shared by several products) are encoded once.
+        first: dict[str, int] = {}
+        for i in missing:
+            first.setdefault(keys[i], i)
+        unique = list(first.values())
+        vectors = embedder.encode([passages[i] for i in unique], progress)
+        row = {keys[i]: j for j, i in enumerate(unique)}
+        out[missing] = vectors[[row[keys[i]] for i in missing]]
+        cache.put_many([(keys[i], vectors[j]) for j, i in enumerate(unique)])
+        return out, len(unique)
+    return out, 0

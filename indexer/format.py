@@ -25,8 +25,10 @@ from pydantic import BaseModel, Field
 # Bump when the layout or any file's content changes incompatibly; keep a frozen fixture of the
 # previous version in tests/fixtures/ so the refusal path stays tested.
 # 2: compounds such as "t-shirt" are indexed joined ("tshirt"; indexer.text.join_compounds).
-INDEX_FORMAT_VERSION = 2
-SUPPORTED_FORMAT_VERSIONS = frozenset({2})
+# 3: filter fields in the text index (brand, category, colour, sizes in stock, stock, effective
+#    price, creation time) so retrieval filters, counts and sorts inside tantivy (search.exact).
+INDEX_FORMAT_VERSION = 3
+SUPPORTED_FORMAT_VERSIONS = frozenset({3})
 
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"

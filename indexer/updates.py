@@ -4,8 +4,9 @@
     ordinal and vector (no re-embedding); otherwise it gets a new ordinal and vector, embedded
     through the same cache as full builds.
   - delete: the product stops being live everywhere.
-  - stock / price: per variant (by SKU) or per product; never re-embeds, and only price
-    changes touch the text index (its price fast field).
+  - stock / price: per variant (by SKU) or per product; never re-embeds. Both rewrite the
+    product's text-index document, whose filter fields (sizes in stock, stock state, price)
+    retrieval filters and counts on.
 Every change is logged in the store's change log in the same transaction as the data, so
 readers (the query service, in any process) apply it on their next refresh.
 """
@@ -158,7 +159,9 @@ class CatalogUpdater:
                 raise ValueError(f"stock for SKU {sku!r} is {stock}; it must be 0 or more")
         with self._lock, self.store.transaction():
             ords = self.store.ords_for_skus([sku for sku, _ in items])
-            summary, _ = self._edit(items, ords, _set_variant("stock"), kind="stock")
+            summary, changed = self._edit(items, ords, _set_variant("stock"), kind="stock")
+            # Sizes in stock and stock state are filter fields of the text index.
+            self._write_text_index([(p.id, p, o) for o, p in changed.items()], deleted=[])
         return summary
 
     def set_prices(self, items: Sequence[tuple[str, float]], by: str = "sku") -> StockSummary:
@@ -175,7 +178,7 @@ class CatalogUpdater:
                 ords = {key: row.ord for key, row in rows.items() if row is not None}
                 apply = _set_product_price
             summary, changed = self._edit(items, ords, apply, kind="price")
-            # The text index carries price as a fast field; refresh those documents.
+            # The text index carries price as a filter and sort field; refresh those documents.
             self._write_text_index([(p.id, p, o) for o, p in changed.items()], deleted=[])
         return summary
 

@@ -43,7 +43,7 @@ class _Values:
         return lookup
 
 
-def _ranked_counts(sums: np.ndarray, display: list[str]) -> dict[str, int]:
+def ranked_counts(sums: np.ndarray, display: list[str]) -> dict[str, int]:
     """Non-zero counts, most frequent first, ties in code order (first seen first)."""
     nonzero = np.flatnonzero(sums)
     order = nonzero[np.argsort(-sums[nonzero], kind="stable")]
@@ -103,7 +103,7 @@ class MultiValueColumn:
             return {}
         flat = self.codes[ords].ravel() + 1  # -1 (no value) lands in bin 0, dropped below
         sums = np.bincount(flat, minlength=len(self.values.display) + 1)[1:]
-        return _ranked_counts(sums, self.values.display)
+        return ranked_counts(sums, self.values.display)
 
 
 class SingleValueColumn:
@@ -140,7 +140,7 @@ class SingleValueColumn:
             return {}
         flat = self.codes[ords] + 1
         sums = np.bincount(flat, minlength=len(self.values.display) + 1)[1:]
-        return _ranked_counts(sums, self.values.display)
+        return ranked_counts(sums, self.values.display)
 # Price facet buckets: upper bounds of the ranges shown to shoppers.
 PRICE_EDGES = (10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 

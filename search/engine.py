@@ -29,6 +29,7 @@ from indexer.config import IndexConfig
 from indexer.embedding import Embedder
 from indexer.normalize import normalize, words
 from search.affinities import Affinities
+from search import exact
 from search.caching import LRUCache, OrdScores, OrdSet, Retrieved, read_only
 from search.errors import InvalidInput, ProductNotFound
 from search.merchandising.plan import MerchPlan
@@ -220,10 +221,21 @@ class SearchEngine:
             cached = self._retrieve(ctx, plan)
             self._retrieved.put(key, cached)
         else:
-            ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, cached.lexical_full  # type: ignore[assignment]
-            ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits  # type: ignore[assignment]
-            ctx.query_vector = cached.query_vector
             ctx.notes["cache"] = "hit"
+        if not request.filters.is_empty() and (cached.match is None or cached.match.pool_capped):
+            # Filters inside retrieval: the pool is drawn from qualifying products (search.exact).
+            # Not needed when the unfiltered pool holds every match: filtering it is exact.
+            filtered_key = (*key, request.filters.model_dump_json())
+            filtered = None if stop_before else self._retrieved.get(filtered_key)
+            if filtered is None:
+                scratch = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan, timings_ms=ctx.timings_ms)
+                filtered = self._retrieve(scratch, plan, within=cached)
+                self._retrieved.put(filtered_key, filtered)
+            cached = filtered
+        ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, cached.lexical_full  # type: ignore[assignment]
+        ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits  # type: ignore[assignment]
+        ctx.query_vector = cached.query_vector
+        ctx.match = cached.match
         # The filter stage's assemble() starts the result set from these (see its docstring).
         ctx.candidates = fresh(cached.assembled)
         for stage in self.stages:
@@ -233,13 +245,22 @@ class SearchEngine:
                 self._timed(stage, ctx)
         return ctx
 
-    def _retrieve(self, ctx: SearchContext, plan: QueryPlan, stop_before: str | None = None) -> Retrieved:
+    def _retrieve(
+        self, ctx: SearchContext, plan: QueryPlan, stop_before: str | None = None, within: Retrieved | None = None
+    ) -> Retrieved:
         """Run the retrievers and assemble their candidates (cached per query text).
 
         The query is encoded in the background while the first retriever runs (the lexical
-        one does not use the vector); every later retriever waits for it.
+        one does not use the vector); every later retriever waits for it. `within`: the
+        unfiltered retrieval of the same text, whose result set a filtered pool is drawn from.
         """
-        vector: np.ndarray | Future | None = self._start_query_vector(plan) if ctx.request.mode != Mode.bm25 else None
+        vector: np.ndarray | Future | None
+        if within is not None:
+            exact.prepare_filtered_retrieval(ctx, within.match)
+            # With a match set, semantic neighbours that qualify are its extras: no new search.
+            vector = within.query_vector if within.match is None else None
+        else:
+            vector = self._start_query_vector(plan) if ctx.request.mode != Mode.bm25 else None
         first = True
         for stage in self.stages:
             if stage.name == stop_before:  # context_before(): this retriever's input, vector ready
@@ -253,9 +274,16 @@ class SearchEngine:
             ctx.query_vector = None if isinstance(vector, Future) else vector
             self._timed(stage, ctx)
         ctx.query_vector = vector.result() if isinstance(vector, Future) else vector
+        if within is None:
+            exact.admit_strong_partials(ctx)
+        else:
+            ctx.query_vector = within.query_vector
+            exact.require_extras(ctx)
+        assembled = read_only(assemble(ctx))
         return Retrieved(
             OrdScores(ctx.lexical_hits), OrdSet(ctx.lexical_full), ctx.lexical_total,
-            OrdScores(ctx.semantic_hits), ctx.query_vector, read_only(assemble(ctx)),
+            OrdScores(ctx.semantic_hits), ctx.query_vector, assembled,
+            within.match if within is not None else exact.match_set(ctx, assembled),
         )
 
     def _browse(self, ctx: SearchContext, stop_before: str | None = None) -> None:

@@ -17,6 +17,8 @@ from pydantic import (
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
+# Paging reaches every matching product up to offset MAX_OFFSET (search.exact.MAX_WINDOW).
+MAX_OFFSET = 10_000
 
 
 class Sort(StrEnum):
@@ -95,7 +97,7 @@ class SearchRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     sort: Sort = Sort.relevance
     limit: int = Field(default=20, ge=0, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0, le=10_000)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     explain: bool = False
     mode: Mode = Mode.hybrid
     # Search-as-you-type: the last word may be incomplete ("red dre"). None = infer from the

@@ -18,6 +18,7 @@ import structlog
 
 from indexer import format as fmt
 from indexer.catalog import Product
+from indexer.lexical import effective_price as lexical_effective_price
 from indexer.lexical import open_index
 from indexer.product_store import ProductStore, StoredProduct
 from indexer.vectors import load_vector_index
@@ -26,13 +27,15 @@ from search.vocabulary import Vocabulary
 
 log = structlog.get_logger("vitrine.snapshot")
 
+# A filtered nearest-neighbour search over at most this many products is an exact matrix
+# product (~1 ms at 384 dimensions); over more, the vector index with an id selector.
+EXACT_AMONG_AT_MOST = 10_000
+
 
 def effective_price(product: Product) -> float:
-    """The price a shopper sees first: the product price, else the lowest variant price."""
-    if product.price is not None:
-        return float(product.price)
-    prices = [v.price for v in product.variants if v.price is not None]
-    return float(min(prices)) if prices else float("nan")
+    """The price a shopper sees first (nan when none): the same value the text index filters on."""
+    price = lexical_effective_price(product)
+    return float("nan") if price is None else price
 
 
 class Snapshot:
@@ -161,7 +164,7 @@ class Snapshot:
             if deltas is not None:
                 self._ensure_capacity(ords_new[-1] + 1)
                 self._add_vectors(self.vectors, ords_new, deltas)
-            if any(c.kind in ("upsert", "delete", "price") for c in changes):
+            if any(c.kind in ("upsert", "delete", "price", "stock") for c in changes):
                 self.tantivy.reload()
                 self.searcher = self.tantivy.searcher()
             self.seq = changes[-1].seq
@@ -186,6 +189,26 @@ class Snapshot:
     def search_vectors(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:  # faiss indexes are not safe to search while vectors are added
             scores, ids = self.faiss.search(query.reshape(1, -1), k)
+        return ids[0], scores[0]
+
+    def search_vectors_among(self, query: np.ndarray, k: int, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest among `ords` only (sorted ordinals): exact over a small subset (a matrix
+        product, and perfect), the vector index with an id selector over a large one."""
+        if len(ords) <= EXACT_AMONG_AT_MOST:
+            scores = self.vectors[ords] @ query
+            top = np.argpartition(-scores, k - 1)[:k] if len(ords) > k else np.arange(len(ords))
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return ords[top], scores[top]
+        with self._lock:
+            allowed = np.zeros(self.faiss.ntotal, dtype=bool)
+            allowed[ords[ords < self.faiss.ntotal]] = True
+            bits = np.packbits(allowed, bitorder="little")
+            selector = faiss.IDSelectorBitmap(self.faiss.ntotal, faiss.swig_ptr(bits))
+            if isinstance(self.faiss, faiss.IndexHNSW):
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.faiss.hnsw.efSearch, k))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+            scores, ids = self.faiss.search(query.reshape(1, -1), k, params=params)
         return ids[0], scores[0]
 
     def close(self) -> None:

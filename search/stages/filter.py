@@ -159,8 +159,13 @@ class FilterStage:
     browse = False
 
     def run(self, ctx: SearchContext) -> None:
+        from search.exact import filtered_membership
+
         c = assemble(ctx)
-        membership(ctx, c)
+        if ctx.match is not None and not ctx.request.filters.is_empty():
+            filtered_membership(ctx, c)  # a pool drawn from qualifying products (search.exact)
+        else:
+            membership(ctx, c)
         ctx.candidates = c
         ctx.matched = c.member.copy()
         ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)

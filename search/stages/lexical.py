@@ -3,7 +3,9 @@
 Two tantivy queries share their clauses: every word's alternatives OR'ed across the boosted
 fields. "All words" (each word group required) decides who fully matches, and gives the exact
 match count; "any word" ranks the candidates so that partial matches can still be fused with
-the semantic side and used when relaxation is needed.
+the semantic side and used when relaxation is needed. When the request has filters, both run
+with the filters as a required, zero-scoring clause (`ctx.retrieval_filter`), so the best
+candidates are drawn from the products that qualify.
 """
 
 from __future__ import annotations
@@ -53,15 +55,17 @@ class LexicalRetrieval:
         limit = ranking.lexical_candidates
         any_word = tantivy.Query.boolean_query([(_SHOULD, g) for g in groups])
         single = len(groups) == 1
-        ranked = searcher.search(any_word, limit, count=single)
+        all_words = any_word if single else tantivy.Query.boolean_query([(_MUST, g) for g in groups])
+        # Kept unfiltered: the exact result set (search.exact) is defined by the words alone.
+        ctx.lexical_queries = (any_word, all_words)
+        ranked = searcher.search(within(any_word, ctx.retrieval_filter), limit, count=single)
         ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])
         ctx.lexical_hits = {int(o or 0): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
         if single:
             ctx.lexical_full = set(ctx.lexical_hits)
             ctx.lexical_total = ranked.count  # type: ignore[attr-defined]
             return
-        all_words = tantivy.Query.boolean_query([(_MUST, g) for g in groups])
-        full = searcher.search(all_words, limit, count=True)
+        full = searcher.search(within(all_words, ctx.retrieval_filter), limit, count=True)
         ctx.lexical_total = full.count  # type: ignore[attr-defined]
         full_ords = searcher.fast_field_values("ord", [address for _, address in full.hits])
         ctx.lexical_full = {int(o or 0) for o in full_ords}
@@ -71,6 +75,14 @@ class LexicalRetrieval:
         ctx.lexical_groups = groups  # for counting words per product once candidates are known
         if ranking.proximity_weight > 0:
             ctx.lexical_pairs = title_phrase_pairs(ctx, searcher, limit)
+
+
+def within(query: tantivy.Query, restriction: tantivy.Query | None) -> tantivy.Query:
+    """`query` restricted to the products `restriction` matches, with `query`'s scores unchanged
+    (the restriction is a required clause scoring 0: BM25 stays what the words give)."""
+    if restriction is None:
+        return query
+    return tantivy.Query.boolean_query([(_MUST, query), (_MUST, tantivy.Query.const_score_query(restriction, 0.0))])
 
 
 def words_contained(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
@@ -119,7 +131,7 @@ def title_phrase_pairs(ctx: SearchContext, searcher: tantivy.Searcher, limit: in
             for b in _best(right):
                 stems: list[str | tuple[int, str]] = [a.stem, *a.extra_stems, b.stem, *b.extra_stems]
                 phrases.append((_SHOULD, tantivy.Query.phrase_query(schema, "title", stems, PHRASE_SLOP)))
-        hits = searcher.search(tantivy.Query.boolean_query(phrases), limit).hits
+        hits = searcher.search(within(tantivy.Query.boolean_query(phrases), ctx.retrieval_filter), limit).hits
         for o in searcher.fast_field_values("ord", [address for _, address in hits]):
             key = int(o or 0)
             found[key] = found.get(key, 0.0) + 1.0 / len(pairs)

@@ -1,9 +1,14 @@
-"""Final order of the result set: by score (relevance) or by a field the shopper chose."""
+"""Final order of the result set: by score (relevance) or by a field the shopper chose.
+
+The pool's members are ordered here; search.exact then makes the requested page exact over
+every matching product (sorting by price or newness, paging past the pool) and counts them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from search.exact import count, extend_order
 from search.models import Sort
 from search.pipeline import SearchContext, StageKind
 
@@ -18,6 +23,7 @@ class SortStage:
         members = np.flatnonzero(c.member)
         if len(members) == 0:
             ctx.order = members
+            count(ctx)
             return
         s = ctx.snapshot
         ords = c.ords[members]
@@ -36,3 +42,6 @@ class SortStage:
         else:
             keys = (ords, -score)
         ctx.order = members[np.lexsort(keys)]
+        # The pool is ordered; the page and the counts come from the whole result set.
+        extend_order(ctx)
+        count(ctx)
