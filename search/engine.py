@@ -28,8 +28,8 @@ from indexer.catalog import Product
 from indexer.config import IndexConfig
 from indexer.embedding import Embedder
 from indexer.normalize import normalize, words
-from search.affinities import Affinities
 from search import exact
+from search.affinities import Affinities
 from search.caching import LRUCache, OrdScores, OrdSet, Retrieved, read_only
 from search.errors import InvalidInput, ProductNotFound
 from search.merchandising.plan import MerchPlan

@@ -12,9 +12,13 @@ semantic neighbours). The *result set* is not that pool: it is every product tha
 Both are fixed by the query's words, not by the filters, so a filter only narrows the result
 set: the count shown next to a facet value is exactly the total obtained by selecting it.
 
-With filters, retrieval itself is filtered (lexical: the filters as a zero-scoring required
-clause; semantic: nearest neighbours among qualifying products only) so the ranked pool is the
-best of the qualifying products, and it always holds the admitted extras that qualify.
+With filters, retrieval itself is filtered when the unfiltered pool could not hold every
+match (a lexical search reached ranking.lexical_candidates): the words run with the filters as
+a zero-scoring required clause, so the ranked pool is the best of the qualifying products, and
+the admitted extras that qualify join it (they are the only semantic neighbours that can be
+members, so the vector index is not searched again). When the unfiltered pool holds every
+match, filtering it is already exact. In vector mode (no words: the result set is the nearest
+neighbours), the semantic side searches only among qualifying products.
 
 Counting happens in the index: totals and facet counts are tantivy aggregations over the
 filter fields (indexer.lexical) of `query` AND the filters, plus numpy counts over the few
@@ -71,6 +75,7 @@ class MatchSet:
     extras_cosine: np.ndarray  # their cosine to the query (nan: not a semantic neighbour)
     extras_strong: np.ndarray  # which of them match on their own terms (may be lifted)
     shown_relaxed: bool  # what the result reports as `relaxed`
+    pool_capped: bool  # the unfiltered pool may lack matches (a lexical search hit its cap)
     counts: dict[tuple, tuple[int, dict[str, dict[str, int]]]] = field(default_factory=dict)
 
 
@@ -216,6 +221,7 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
         extras_cosine=np.where(c.semantic_hit[extra], c.cosine[extra], np.nan),
         extras_strong=scratch.strong[extra].copy(),
         shown_relaxed=scratch.relaxed,
+        pool_capped=truncated,
     )
 
 
@@ -228,6 +234,8 @@ def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None) -> No
     filters = ctx.request.filters
     ctx.match = match
     ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx))
+    if match is not None:
+        return  # the semantic side is not searched again (its qualifying neighbours are extras)
     ords = np.flatnonzero(s.live).astype(np.int64)
     ctx.retrieval_ords = ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
 

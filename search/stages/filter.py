@@ -162,7 +162,7 @@ class FilterStage:
         from search.exact import filtered_membership
 
         c = assemble(ctx)
-        if ctx.match is not None and not ctx.request.filters.is_empty():
+        if ctx.match is not None and ctx.match.pool_capped and not ctx.request.filters.is_empty():
             filtered_membership(ctx, c)  # a pool drawn from qualifying products (search.exact)
         else:
             membership(ctx, c)
