@@ -226,3 +226,35 @@ def test_the_ranked_pool_is_drawn_from_qualifying_products(big: SearchEngine) ->
     assert result.total == brand[rare]
     assert all(h.brand == rare for h in result.hits)
     assert all(h.score > 0 for h in result.hits), "page one comes from the ranked pool"
+
+
+def test_a_stock_change_moves_the_product_out_of_the_size_filter_count(mutable_engine: SearchEngine) -> None:
+    size = Filters(size=["M"])
+    before = mutable_engine.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
+    assert before.hits
+    product = mutable_engine.get_product(before.hits[0].id)
+    assert product is not None
+    skus = [v.sku for v in product.variants if v.size == "M" and v.stock > 0]
+    mutable_engine.updater.set_stock([(sku, 0) for sku in skus])
+    mutable_engine.refresh()
+    after = mutable_engine.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
+    assert after.total == before.total - 1
+    assert product.id not in {h.id for h in after.hits}
+    unfiltered = mutable_engine.search(SearchRequest(q="dress", mode=Mode.bm25, limit=1), record=False)
+    assert unfiltered.facets["size"]["M"] == after.total
+
+
+def test_vector_mode_searches_only_among_qualifying_products(big: SearchEngine, catalog: list[Product]) -> None:
+    k = big.settings.ranking.semantic_candidates
+    brands: dict[str, int] = {}
+    for p in catalog:
+        if p.brand:
+            brands[p.brand] = brands.get(p.brand, 0) + 1
+    rare = min(brands, key=lambda b: brands[b])
+    # A small subset is searched exactly: every product of the brand is a neighbour.
+    few = _search(big, q="summer dress", mode=Mode.vector, filters=Filters(brand=[rare]), limit=100)
+    assert few.total == min(k, brands[rare]) and {h.brand for h in few.hits} == {rare}
+    # A large one goes through the vector index with an id selector: k neighbours, all in stock.
+    many = _search(big, q="summer dress", mode=Mode.vector, filters=Filters(in_stock=True), limit=100)
+    assert sum(p.in_stock for p in catalog) > 10_000
+    assert many.total == k and all(h.in_stock for h in many.hits)
