@@ -7,7 +7,7 @@ boosts are applied at query time (search.stages.lexical) so they can be tuned wi
 Numbers that ranking needs (price, margin, popularity) are fast fields.
 
 Filter fields (format 3) let retrieval apply the shopper's filters as query clauses and let
-tantivy count and aggregate every matching product (search.exact): brand, category path,
+tantivy count and aggregate every matching product (search.stages.exact): brand, category path,
 colours and sizes in stock as raw, lower-cased terms (the same keys as search.columns), stock
 state, the effective price and the creation time. Stock changes rewrite the document so that
 "size available" stays exact.

@@ -112,7 +112,7 @@ class Retrieved:
     semantic_hits: OrdScores
     query_vector: np.ndarray | None
     assembled: Candidates
-    match: Any = None  # search.exact.MatchSet: every product the words match, for exact counts
+    match: Any = None  # search.stages.exact.MatchSet: every product the words match, for exact counts
 
 
 

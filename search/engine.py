@@ -28,7 +28,6 @@ from indexer.catalog import Product
 from indexer.config import IndexConfig
 from indexer.embedding import Embedder
 from indexer.normalize import normalize, words
-from search import exact
 from search.affinities import Affinities
 from search.caching import LRUCache, OrdScores, OrdSet, Retrieved, read_only
 from search.errors import InvalidInput, ProductNotFound
@@ -39,7 +38,7 @@ from search.query import QueryPlan, SynonymIndex, plan_query
 from search.settings import Settings
 from search.shaping import product_hit, shape
 from search.snapshot import Snapshot, faiss_threads
-from search.stages import build_pipeline
+from search.stages import build_pipeline, exact
 from search.stages.filter import assemble, filter_masks, fresh
 from search.stages.stock import preferred_sizes
 from search.suggest import suggest
@@ -223,7 +222,7 @@ class SearchEngine:
         else:
             ctx.notes["cache"] = "hit"
         if not request.filters.is_empty() and (cached.match is None or cached.match.pool_capped):
-            # Filters inside retrieval: the pool is drawn from qualifying products (search.exact).
+            # Filters inside retrieval: the pool is drawn from qualifying products (search.stages.exact).
             # Not needed when the unfiltered pool holds every match: filtering it is exact.
             filtered_key = (*key, request.filters.model_dump_json())
             filtered = None if stop_before else self._retrieved.get(filtered_key)

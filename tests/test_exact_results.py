@@ -22,9 +22,10 @@ from indexer.lexical import effective_price, query_analyzer
 from indexer.sample import generate_catalog
 from indexer.text import lexical_fields
 from search.engine import SearchEngine
-from search.exact import MAX_WINDOW
 from search.models import Filters, Mode, SearchRequest, Sort
+from search.service import SearchService
 from search.settings import Settings
+from search.stages.exact import MAX_WINDOW
 
 DESIGNS = 1_500
 PRODUCTS = 20_000
@@ -60,7 +61,7 @@ def catalog() -> list[Product]:
 def big(tmp_path_factory: pytest.TempPathFactory, catalog: list[Product], embedder: Embedder) -> Iterator[SearchEngine]:
     path: Path = tmp_path_factory.mktemp("exact-index")
     build_index(catalog, path, embedder=embedder, progress=False)
-    engine = SearchEngine(path, Settings(index_dir=path, data_dir=tmp_path_factory.mktemp("exact-state")), embedder=embedder)
+    engine = SearchEngine(path, Settings(index_dir=path), embedder=embedder)
     yield engine
     engine.close()
 
@@ -108,7 +109,7 @@ def _filter_sets(catalog: list[Product]) -> list[Filters]:
 
 
 def _search(engine: SearchEngine, **kwargs) -> object:
-    return engine.search(SearchRequest(prefix=False, **kwargs), record=False)
+    return engine.search(SearchRequest(prefix=False, **kwargs))
 
 
 def test_total_counts_every_product_with_the_words_and_filters(big: SearchEngine, catalog, stems) -> None:
@@ -228,19 +229,19 @@ def test_the_ranked_pool_is_drawn_from_qualifying_products(big: SearchEngine) ->
     assert all(h.score > 0 for h in result.hits), "page one comes from the ranked pool"
 
 
-def test_a_stock_change_moves_the_product_out_of_the_size_filter_count(mutable_engine: SearchEngine) -> None:
+def test_a_stock_change_moves_the_product_out_of_the_size_filter_count(mutable_service: SearchService) -> None:
     size = Filters(size=["M"])
-    before = mutable_engine.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
+    before = mutable_service.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
     assert before.hits
-    product = mutable_engine.get_product(before.hits[0].id)
+    product = mutable_service.engine.get_product(before.hits[0].id)
     assert product is not None
     skus = [v.sku for v in product.variants if v.size == "M" and v.stock > 0]
-    mutable_engine.updater.set_stock([(sku, 0) for sku in skus])
-    mutable_engine.refresh()
-    after = mutable_engine.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
+    mutable_service.updater.set_stock([(sku, 0) for sku in skus])
+    mutable_service.refresh()
+    after = mutable_service.search(SearchRequest(q="dress", filters=size, mode=Mode.bm25, limit=100), record=False)
     assert after.total == before.total - 1
     assert product.id not in {h.id for h in after.hits}
-    unfiltered = mutable_engine.search(SearchRequest(q="dress", mode=Mode.bm25, limit=1), record=False)
+    unfiltered = mutable_service.search(SearchRequest(q="dress", mode=Mode.bm25, limit=1), record=False)
     assert unfiltered.facets["size"]["M"] == after.total
 
 

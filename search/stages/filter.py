@@ -153,17 +153,28 @@ def filter_masks(ctx: SearchContext, c: Candidates, filters: Filters) -> dict[st
     return masks
 
 
+def filtered_membership(ctx: SearchContext, c: Candidates) -> None:
+    """Membership in a pool drawn with the filters (search.stages.exact): the match set's rules,
+    so the results are the unfiltered result set ∩ the filters."""
+    match = ctx.match  # search.stages.exact.MatchSet
+    extra = np.isin(c.ords, match.extras)
+    c.member = c.full_match | extra
+    strong = c.full_match | np.isin(c.ords, match.extras[match.extras_strong])
+    ctx.strong = strong & c.member
+    if match.relaxed:
+        c.member = c.member | (c.bm25 > 0)
+    ctx.relaxed = match.shown_relaxed
+
+
 class FilterStage:
     name = "filter"
     kind = StageKind.ranker
     browse = False
 
     def run(self, ctx: SearchContext) -> None:
-        from search.exact import filtered_membership
-
         c = assemble(ctx)
         if ctx.match is not None and ctx.match.pool_capped and not ctx.request.filters.is_empty():
-            filtered_membership(ctx, c)  # a pool drawn from qualifying products (search.exact)
+            filtered_membership(ctx, c)  # a pool drawn from qualifying products (search.stages.exact)
         else:
             membership(ctx, c)
         ctx.candidates = c

@@ -56,7 +56,7 @@ class LexicalRetrieval:
         any_word = tantivy.Query.boolean_query([(_SHOULD, g) for g in groups])
         single = len(groups) == 1
         all_words = any_word if single else tantivy.Query.boolean_query([(_MUST, g) for g in groups])
-        # Kept unfiltered: the exact result set (search.exact) is defined by the words alone.
+        # Kept unfiltered: the exact result set (search.stages.exact) is defined by the words alone.
         ctx.lexical_queries = (any_word, all_words)
         ranked = searcher.search(within(any_word, ctx.retrieval_filter), limit, count=single)
         ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])

@@ -1,6 +1,6 @@
 """Final order of the result set: by score (relevance) or by a field the shopper chose.
 
-The pool's members are ordered here; search.exact then makes the requested page exact over
+The pool's members are ordered here; search.stages.exact then makes the requested page exact over
 every matching product (sorting by price or newness, paging past the pool) and counts them.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from search.exact import count, extend_order
 from search.models import Sort
 from search.pipeline import SearchContext, StageKind
+from search.stages.exact import count, extend_order
 
 
 class SortStage:

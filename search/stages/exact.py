@@ -254,18 +254,6 @@ def require_extras(ctx: SearchContext) -> None:
             ctx.semantic_hits.setdefault(o, cosine)
 
 
-def filtered_membership(ctx: SearchContext, c: Candidates) -> None:
-    """Membership in a filtered pool: the match set's rules, so results = result set ∩ filters."""
-    match: MatchSet = ctx.match
-    extra = np.isin(c.ords, match.extras)
-    c.member = c.full_match | extra
-    strong = c.full_match | np.isin(c.ords, match.extras[match.extras_strong])
-    ctx.strong = strong & c.member
-    if match.relaxed:
-        c.member = c.member | (c.bm25 > 0)
-    ctx.relaxed = match.shown_relaxed
-
-
 # ---- counting ------------------------------------------------------------------------------
 
 
