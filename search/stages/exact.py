@@ -434,7 +434,10 @@ def _order_by_field(ctx: SearchContext, query: tantivy.Query, members: np.ndarra
     index_of = dict(zip(member_ords.tolist(), members.tolist(), strict=True))
     new = chosen[~np.isin(chosen, member_ords)]
     appended = dict(zip(new.tolist(), _append(ctx, new, bm25[np.searchsorted(ords, new)]).tolist(), strict=True))
-    ctx.order = np.array([index_of[o] if o in index_of else appended[o] for o in chosen.tolist()], dtype=np.int64)
+    page = np.array([index_of[o] if o in index_of else appended[o] for o in chosen.tolist()], dtype=np.int64)
+    # The rest of the pool follows in the sort stage's order, so the order still lists every
+    # member once (the page is exact; positions past the window are never shown).
+    ctx.order = np.concatenate([page, members[~np.isin(members, page)]])
 
 
 def _append(ctx: SearchContext, ords: np.ndarray, bm25: np.ndarray) -> np.ndarray:
