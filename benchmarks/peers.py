@@ -26,7 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from indexer.catalog import Product
-from indexer.text import join_compounds, lexical_fields
+from indexer.normalize import canonical
+from indexer.text import lexical_fields
 
 # LanceDB's Rust core logs a deprecation warning to stderr on every hybrid query that selects
 # columns (the id only, see LanceDbHybridPeer.search); it has to be set before lancedb is
@@ -124,7 +125,7 @@ class SqliteFts5Peer:
         self._db = db
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._db is None:
             raise RuntimeError("build() first")
         expression = fts5_match_expression(query)
@@ -184,7 +185,7 @@ class Bm25sPeer:
         self._ids = [p.id for p in products]
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._retriever is None:
             raise RuntimeError("build() first")
         import bm25s
@@ -334,7 +335,7 @@ class LanceDbHybridPeer:
         return result.column("id").to_pylist()[:k]
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._table is None or self._loop is None:
             raise RuntimeError("build() first")
         if query_embedding is None:

@@ -14,21 +14,21 @@ from collections.abc import Iterable
 from symspellpy import SymSpell, Verbosity
 
 from indexer.catalog import Product
-from indexer.normalize import join_compounds, words
+from indexer.normalize import canonical, words
 
 MAX_EDIT_DISTANCE = 2
 
 
 def product_words(product: Product) -> tuple[list[str], list[str]]:
     """(salient words, description words) of a product."""
-    salient = words(join_compounds(product.title))
+    salient = words(canonical(product.title))
     if product.brand:
         salient += words(product.brand)
     for category in product.categories:
-        salient += words(join_compounds(category))
+        salient += words(canonical(category))
     for value in product.attributes.values():
-        salient += words(join_compounds(value))
-    return salient, words(join_compounds(product.description)) if product.description else []
+        salient += words(canonical(value))
+    return salient, words(canonical(product.description)) if product.description else []
 
 
 class Vocabulary:

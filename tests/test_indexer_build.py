@@ -90,7 +90,7 @@ def test_build_interrupted_half_way_leaves_previous_index_serving(mutable_index_
     assert list((mutable_index_dir / "versions").glob(".building-*")) == []
 
 
-@pytest.mark.parametrize("version", [0, 1])
+@pytest.mark.parametrize("version", [0, 1, 2])
 def test_unsupported_index_format_is_refused_with_what_to_do(version: int) -> None:
     with pytest.raises(fmt.UnsupportedIndexFormat) as caught:
         SearchEngine(FIXTURES / f"index_v{version}")

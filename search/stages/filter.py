@@ -19,6 +19,7 @@ import numpy as np
 from search.models import Filters, Mode
 from search.pipeline import Candidates, SearchContext, StageKind
 from search.stages.lexical import words_contained
+from search.understanding import effective_filters
 
 # Partial matches (not every query word) whose words are counted, best BM25 first.
 WORDS_COUNTED = 200
@@ -101,8 +102,13 @@ def _per_candidate(ords: np.ndarray, values) -> np.ndarray:
     return out
 
 
-def membership(ctx: SearchContext, c: Candidates) -> None:
+def membership(ctx: SearchContext, c: Candidates, passes: np.ndarray | None = None) -> None:
+    """Who is in the result set before filters; `passes` (who passes them) decides whether
+    enough products qualify or the set is relaxed: three red dresses under 50 are not a page
+    when more of them match most of the words."""
     ranking = ctx.settings.ranking
+    if passes is None:
+        passes = np.ones(len(c), dtype=bool)
     mode = ctx.request.mode
     if mode == Mode.vector:
         c.member = c.semantic_hit.copy()
@@ -111,8 +117,8 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
     if mode == Mode.bm25:
         c.member = c.full_match.copy()
         ctx.strong = c.member.copy()
-        if c.member.sum() < ranking.relax_below:
-            ctx.relaxed = bool((c.bm25 > 0).sum() > c.member.sum())
+        if (c.member & passes).sum() < ranking.relax_below:
+            ctx.relaxed = bool(((c.bm25 > 0) & passes).sum() > (c.member & passes).sum())
             c.member = c.bm25 > 0
         return
     close = c.semantic_hit & (c.cosine >= ranking.semantic_match_threshold)
@@ -121,9 +127,9 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
         best_full = c.bm25[c.full_match].max()
         c.member |= c.bm25 >= ranking.partial_match_ratio * best_full
     ctx.strong = c.member.copy()
-    if c.member.sum() < ranking.relax_below:
+    if (c.member & passes).sum() < ranking.relax_below:
         wider = (c.bm25 > 0) | (c.semantic_hit & (c.cosine >= ranking.semantic_relaxed_threshold))
-        ctx.relaxed = bool(wider.sum() > c.member.sum())
+        ctx.relaxed = bool(((wider | c.member) & passes).sum() > (c.member & passes).sum())
         c.member = c.member | wider
 
 
@@ -160,9 +166,13 @@ class FilterStage:
 
     def run(self, ctx: SearchContext) -> None:
         c = assemble(ctx)
-        membership(ctx, c)
+        # The request's filters, with a price bound the shopper stated in words ("under 50").
+        ctx.filter_masks = filter_masks(ctx, c, effective_filters(ctx.request.filters, ctx.plan.understood))
+        passes = np.ones(len(c), dtype=bool)
+        for mask in ctx.filter_masks.values():
+            passes &= mask
+        membership(ctx, c, passes)
         ctx.candidates = c
         ctx.matched = c.member.copy()
-        ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)
         for mask in ctx.filter_masks.values():
             c.member &= mask
