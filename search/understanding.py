@@ -83,7 +83,7 @@ FILLER = frozenset(
     "something anything stuff thing things item items looking searching search find finding show "
     "get buy buying want wanted wanting need needed needs would like love lovely nice good "
     "really very just maybe also please help me im i'm id i'd ideas idea recommend options option "
-    "someone somebody".split()
+    "someone somebody some any".split()
 )
 # English ways of naming who a product is for; mapped to the catalog's own values whose stem is
 # one of the group's (a shop with "Women" gets "ladies"; a shop with "Womens" too).
@@ -95,6 +95,8 @@ _AUDIENCES: tuple[tuple[str, ...], ...] = (
     ("kids", "kid", "children", "child", "childrens"),
 )
 _VALUE_PARTS = re.compile(r"\s*(?:&|/|,|\+|\band\b)\s*", re.IGNORECASE)
+# "i'm", "i'd like", "we're": the tokenizer would leave a stray letter ("m") to match.
+_CONTRACTION = re.compile(r"\b(?:i|we|you|they|let)['’](?:m|d|ll|ve|re|s)\b")
 _PRONOUNS = frozenset({"her", "she", "him", "he"})  # only "for her" / "for him" name an audience
 
 
@@ -266,7 +268,9 @@ def understand(text: str, lexicon: FacetLexicon | None) -> Understanding:
         cheap = True
         found.append(Recognised("cheap", match.group(0), "lower prices first"))
     rest = _CHEAP.sub(" ", rest)
-    tokens = _WORD.findall(rest)
+    for match in list(_CONTRACTION.finditer(rest)):
+        found.append(Recognised("filler", match.group(0)))
+    tokens = _WORD.findall(_CONTRACTION.sub(" ", rest))
     keep = [True] * len(tokens)
     facets: dict[str, list[str]] = {}
     named: list[list[tuple[str, str]]] = []
