@@ -37,17 +37,18 @@ CACHE = Path(__file__).parent / ".cache" / "relevance"
 DEPTH = 100
 
 
-def load_queries(dataset: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+def load_queries(dataset: Path) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     queries: dict[str, str] = {}
     for line in (dataset / "queries.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip():
             qid, text = line.split("\t", 1)
             queries[qid] = text
-    qrels: dict[str, dict[str, int]] = {}
+    qrels: dict[str, dict[str, float]] = {}
     for line in (dataset / "qrels.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip():
             qid, pid, grade = line.split("\t")
-            qrels.setdefault(qid, {})[pid] = int(grade)
+            # Averaged human grades are fractional ("1.33"): nDCG's gain 2^g - 1 takes them as is.
+            qrels.setdefault(qid, {})[pid] = float(grade)
     return queries, qrels
 
 
@@ -66,7 +67,7 @@ def cached_index(catalog: Path, config: IndexConfig, cache: Path = CACHE) -> Pat
     return index_dir
 
 
-def evaluate(run: Callable[[str], Sequence[str]], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+def evaluate(run: Callable[[str], Sequence[str]], queries: dict[str, str], qrels: dict[str, dict[str, float]]) -> dict[str, float]:
     ndcg, mrr, recall = [], [], []
     for qid, text in queries.items():
         judged = qrels.get(qid, {})
