@@ -304,9 +304,9 @@ class ConversationalQuery:
         return out
 
 
-def conversational_queries(products: list[Product], n: int = 200, seed: int = 3) -> list[ConversationalQuery]:
-    """Conversational queries for a generated shop, each anchored on a product of it (so at
-    least one product meets every constraint), with the constraints the sentence states."""
+def conversational_queries(products: list[Product], n: int = 200, seed: int = 3, min_matching: int = 10) -> list[ConversationalQuery]:
+    """Conversational queries for a generated shop, each anchored on a product of it and met
+    by at least `min_matching` products, with the constraints the sentence states."""
     rng = random.Random(seed)
     kinds = {k.category[-1]: k for k in KINDS if k.department != "home" or k.genders}
     by_type: dict[str, list[Product]] = {}
@@ -349,5 +349,10 @@ def conversational_queries(products: list[Product], n: int = 200, seed: int = 3)
             constraints["price_max"] = float(high)
         if "range" in needs:
             constraints["price_min"] = float(low)
-        queries.append(ConversationalQuery(text, constraints))
+        query = ConversationalQuery(text, constraints)
+        # A full first page of products meeting every constraint exists, so the share of the
+        # top 10 honouring them all can reach 1.
+        if sum(all(query.honoured_by(p, p.price).values()) for p in by_type[anchor.categories[-1]]) < min_matching:
+            continue
+        queries.append(query)
     return queries

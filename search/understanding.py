@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from search.models import Filters, Understood
 from search.models import Recognised as RecognisedModel
 
 if TYPE_CHECKING:
+    from indexer.catalog import Product
     from search.snapshot import Snapshot
 
 _ANALYZER = query_analyzer()
@@ -139,6 +141,10 @@ class Understanding:
         return requested.model_copy(update={"price_min": low, "price_max": high})
 
 
+TYPE_MIN_PRODUCTS = 3
+TYPE_MIN_SHARE = 0.8
+
+
 class FacetLexicon:
     """The catalog's facet values as stem phrases: ("navi", "blue") -> [("colour", "Navy Blue")]."""
 
@@ -169,6 +175,28 @@ class FacetLexicon:
                         self._add(stems(word), facet, display)
         self.sizes = {size.strip().lower(): size for size in sizes if size and size.strip()}
 
+    def add_type_words(self, products: Sequence[Product | None]) -> None:
+        """Words of titles that name one category: "bikini" -> Swimwear, "chinos" -> Trousers.
+
+        Learned from the catalog: a title word names a category when at least TYPE_MIN_PRODUCTS
+        products say it and TYPE_MIN_SHARE of them are in that leaf category. Words that
+        already name a facet value keep their meaning."""
+        said: Counter[str] = Counter()
+        said_in: Counter[tuple[str, str]] = Counter()
+        for product in products:
+            if product is None or not product.categories:
+                continue
+            leaf = product.categories[-1]
+            for stem in set(stems(product.title)):
+                said[stem] += 1
+                said_in[(stem, leaf)] += 1
+        for (stem, leaf), count in said_in.items():
+            if (
+                count >= TYPE_MIN_PRODUCTS and count >= TYPE_MIN_SHARE * said[stem]
+                and (stem,) not in self.phrases and len(stem) > 2 and stem.isalpha()
+            ):
+                self._add((stem,), "category", leaf)
+
     def _add(self, key: tuple[str, ...], facet: str, display: str) -> None:
         found = self.phrases.setdefault(key, [])
         if (facet, display) not in found:
@@ -189,6 +217,7 @@ def facet_lexicon(snapshot: Snapshot) -> FacetLexicon:
     if cached is not None and cached[0] == signature:
         return cached[1]
     lexicon = FacetLexicon({name: list(c.values.display) for name, c in columns.items()}, snapshot.size_all.values.display)
+    lexicon.add_type_words(snapshot.products)
     _LEXICONS[snapshot] = (signature, lexicon)
     return lexicon
 
