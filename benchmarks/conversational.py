@@ -101,7 +101,7 @@ def main() -> None:
     def vitrine(mode: Mode, understand: bool = True) -> Callable[[str], list[str]]:
         def run(text: str) -> list[str]:
             request = SearchRequest(q=text, mode=mode, limit=K, prefix=False, understand=understand)
-            return [h.id for h in engine.search(request, record=False).hits]
+            return [h.id for h in engine.search(request).hits]
 
         return run
 

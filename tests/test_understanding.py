@@ -23,18 +23,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.catalog import Product, Variant
+from indexer.normalize import normalize
 from indexer.text import canonical
 from search.api.app import create_app
 from search.engine import SearchEngine
 from search.models import SearchRequest
-from search.query import normalize
+from search.service import SearchService
 from search.settings import Settings
 from search.understanding import FacetLexicon, facet_lexicon, understand
 from search.vocabulary import words
 
 
 def _search(engine: SearchEngine, q: str, **fields):
-    return engine.search(SearchRequest(q=q, limit=fields.pop("limit", 10), **fields), record=False)
+    return engine.search(SearchRequest(q=q, limit=fields.pop("limit", 10), **fields))
 
 
 def _product(engine: SearchEngine, product_id: str) -> Product:
@@ -141,14 +142,15 @@ def test_facet_values_named_in_the_query_rank_matching_products_first_without_hi
     assert min(shares) < 1.0, "products without the colour are still listed, further down"
 
 
-def test_facet_values_come_from_the_catalog_including_values_added_later(mutable_engine: SearchEngine) -> None:
+def test_facet_values_come_from_the_catalog_including_values_added_later(mutable_service: SearchService) -> None:
+    mutable_engine = mutable_service.engine
     assert "aubergine" not in {k[0] for k in facet_lexicon(mutable_engine.snapshot).phrases}
     product = Product(
         id="zz-aubergine", title="Zephyr Linen Shirt", brand="Zephyr", categories=["Men", "Clothing", "Shirts"],
         attributes={"colour": "Aubergine"}, price=40.0,
         variants=[Variant(sku="zz-aubergine-M", size="M", colour="Aubergine", stock=2)],
     )
-    mutable_engine.updater.upsert([product])
+    mutable_service.updater.upsert([product])
     mutable_engine.refresh()
     result = _search(mutable_engine, "aubergine shirt")
     assert result.understood is not None and result.understood.facets.get("colour") == ["Aubergine"]
@@ -188,8 +190,8 @@ def test_a_query_that_is_only_a_price_lists_the_catalog_within_it(engine: Search
 
 
 @pytest.fixture(scope="module")
-def client(engine: SearchEngine, index_dir) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(index_dir=index_dir), engine=engine)) as client:
+def client(service: SearchService, index_dir) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(index_dir=index_dir), service=service)) as client:
         yield client
 
 
@@ -228,9 +230,10 @@ def test_words_that_look_like_units_are_left_alone() -> None:
     assert canonical("2XL tee") == "2XL tee"
 
 
-def test_a_product_indexed_with_one_unit_spelling_is_found_by_another(mutable_engine: SearchEngine) -> None:
+def test_a_product_indexed_with_one_unit_spelling_is_found_by_another(mutable_service: SearchService) -> None:
+    mutable_engine = mutable_service.engine
     product = Product(id="zz-pipe", title='Copper Pipe 1/2 in. x 10 ft.', brand="Plumbline", categories=["Home", "Plumbing"], price=18.0)
-    mutable_engine.updater.upsert([product])
+    mutable_service.updater.upsert([product])
     mutable_engine.refresh()
     for query in ("½ inch copper pipe", "0.5in copper pipe", "copper pipe 10'"):
         assert _search(mutable_engine, query, mode="bm25").hits[0].id == "zz-pipe", query
