@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 # Bump when the layout or any file's content changes incompatibly; keep a frozen fixture of the
 # previous version in tests/fixtures/ so the refusal path stays tested.
 # 2: compounds such as "t-shirt" are indexed joined ("tshirt"; indexer.text.join_compounds).
-# 3: numbers and units are indexed in one spelling ("1/2 in." -> "0p5in"; indexer.text.canonical).
+# 3: numbers and units are indexed in one spelling ("1/2 in." -> "0p5in"; indexer.normalize.canonical).
 INDEX_FORMAT_VERSION = 3
 SUPPORTED_FORMAT_VERSIONS = frozenset({3})
 
