@@ -143,7 +143,7 @@ def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, floa
         server.wait(timeout=30)
 
 
-def run_peers(engine: SearchService, products: list, mix: list[MixedQuery]) -> dict[str, dict[str, Any]]:
+def run_peers(engine: SearchService, products: list, mix: list[MixedQuery], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     from benchmarks.peers import PEERS
 
     snapshot = engine.engine.snapshot
@@ -151,6 +151,8 @@ def run_peers(engine: SearchService, products: list, mix: list[MixedQuery]) -> d
     texts = list(dict.fromkeys(item.request.q for item in mix))
     out: dict[str, dict[str, Any]] = {}
     for name, factory in PEERS.items():
+        if names and name not in names:
+            continue
         peer = factory()
         needs_vector = "lancedb" in name
         with tempfile.TemporaryDirectory() as workdir:
@@ -214,7 +216,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--http", action="store_true")
-    parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--peers", nargs="?", const="all", default=None, help="also run the peers (all, or a comma-separated list: typesense,bm25s)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="1,000 products and 200 queries (smoke test)")
     parser.add_argument("--skip-personalization", action="store_true", help="leave out the personalization overhead run")
@@ -242,7 +244,7 @@ def main() -> None:
             entry["http"] = run_http(index_dir, mix)
             print_rows(size, "http", entry["http"])
         if args.peers:
-            entry["peers"] = run_peers(engine, products, mix)
+            entry["peers"] = run_peers(engine, products, mix, None if args.peers == "all" else args.peers.split(","))
             ours = entry["in_process"]["unseen"]["p50_ms"]
             entry["peer_p50_over_vitrine_unseen_p50"] = {name: round(p["p50_ms"] / ours, 2) for name, p in entry["peers"].items()}
             print(f"  peer p50 / Vitrine unseen p50: {entry['peer_p50_over_vitrine_unseen_p50']}")

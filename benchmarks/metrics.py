@@ -15,25 +15,25 @@ from collections.abc import Mapping, Sequence
 RELEVANT = 1  # grade from which a result counts as relevant for MRR and recall
 
 
-def dcg(grades: Sequence[int]) -> float:
+def dcg(grades: Sequence[float]) -> float:
     return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades))
 
 
-def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int = 10) -> float:
+def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, float], k: int = 10) -> float:
     ideal = dcg(sorted(qrels.values(), reverse=True)[:k])
     if ideal == 0:
         return 0.0
     return dcg([qrels.get(pid, 0) for pid in ranked[:k]]) / ideal
 
 
-def reciprocal_rank(ranked: Sequence[str], qrels: Mapping[str, int]) -> float:
+def reciprocal_rank(ranked: Sequence[str], qrels: Mapping[str, float]) -> float:
     for position, pid in enumerate(ranked, start=1):
         if qrels.get(pid, 0) >= RELEVANT:
             return 1.0 / position
     return 0.0
 
 
-def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int = 100) -> float:
+def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, float], k: int = 100) -> float:
     relevant = {pid for pid, grade in qrels.items() if grade >= RELEVANT}
     if not relevant:
         return 0.0

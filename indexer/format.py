@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 # 2: compounds such as "t-shirt" are indexed joined ("tshirt"; indexer.text.join_compounds).
 # 3: filter fields in the text index (brand, category, colour, sizes in stock, stock, effective
 #    price, creation time) so retrieval filters, counts and sorts inside tantivy (search.exact).
+#    Also: numbers and units are indexed in one spelling ("1/2 in." -> "0p5in"; indexer.normalize).
 INDEX_FORMAT_VERSION = 3
 SUPPORTED_FORMAT_VERSIONS = frozenset({3})
 

@@ -260,3 +260,99 @@ def write_catalog(path: str | Path, n: int = 5000, seed: int = 7) -> int:
             handle.write(product.to_json() + "\n")
     tmp.replace(path)
     return n
+
+
+# ---- conversational queries -------------------------------------------------------------------
+
+# How shoppers talk to a search box, with the constraints each sentence states. {type} is one of
+# the product type's own names, {audience} names a gender, {price} a bound in one of the usual
+# forms. Constraints: type (the category), colour, gender, price_min / price_max.
+_CONVERSATIONAL = (
+    ("{colour} {type} under {price}", ("colour", "max")),
+    ("looking for a {colour} {type} {audience} under £{price}", ("colour", "gender", "max")),
+    ("something {colour} to wear, a {type} less than ${price}", ("colour", "max")),
+    ("{audience_adj} {type} between {low} and {price}", ("gender", "range")),
+    ("i need a {type} in {colour} {audience}", ("colour", "gender")),
+    ("show me {colour} {types} {low}-{price}", ("colour", "range")),
+    ("{type} {audience} for a wedding under {price}", ("gender", "max")),
+    ("cheap {colour} {type}", ("colour",)),
+    ("a nice {type} for {price} or less", ("max",)),
+    ("{colour} {type} {audience} please", ("colour", "gender")),
+)
+_AUDIENCE = {"Women": ("for her", "for women", "for a woman"), "Men": ("for him", "for men", "for a man")}
+
+
+@dataclass(frozen=True)
+class ConversationalQuery:
+    text: str
+    constraints: dict[str, str | float]  # type, colour, gender, price_min, price_max
+
+    def honoured_by(self, product: Product, price: float | None) -> dict[str, bool]:
+        """Which of the stated constraints the product meets."""
+        out: dict[str, bool] = {}
+        for key, wanted in self.constraints.items():
+            if key == "type":
+                out[key] = bool(product.categories) and product.categories[-1] == wanted
+            elif key == "colour":
+                out[key] = str(wanted).lower() in {c.lower() for c in product.colours}
+            elif key == "gender":
+                out[key] = product.attributes.get("gender") == wanted
+            elif key == "price_max":
+                out[key] = price is not None and price <= float(wanted)
+            elif key == "price_min":
+                out[key] = price is not None and price >= float(wanted)
+        return out
+
+
+def conversational_queries(products: list[Product], n: int = 200, seed: int = 3, min_matching: int = 10) -> list[ConversationalQuery]:
+    """Conversational queries for a generated shop, each anchored on a product of it and met
+    by at least `min_matching` products, with the constraints the sentence states."""
+    rng = random.Random(seed)
+    kinds = {k.category[-1]: k for k in KINDS if k.department != "home" or k.genders}
+    by_type: dict[str, list[Product]] = {}
+    for product in products:
+        if product.categories and product.categories[-1] in kinds and product.price is not None:
+            by_type.setdefault(product.categories[-1], []).append(product)
+    queries: list[ConversationalQuery] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(queries) < n and attempts < n * 50:
+        attempts += 1
+        anchor = rng.choice(products)
+        if not anchor.categories or anchor.categories[-1] not in by_type:
+            continue
+        kind = kinds[anchor.categories[-1]]
+        template, needs = rng.choice(_CONVERSATIONAL)
+        gender = anchor.attributes.get("gender")
+        if "gender" in needs and gender not in _AUDIENCE:
+            continue
+        price = float(anchor.price or 0)
+        high = int(price) + 1 + rng.choice((0, 5, 10, 20))  # the anchor fits the bound
+        low = max(0, int(price * rng.uniform(0.5, 0.9)) // 5 * 5)
+        name = rng.choice(kind.names[1:]).lower()
+        audience = rng.choice(_AUDIENCE[gender]) if gender in _AUDIENCE else ""
+        text = template.format(
+            colour=anchor.attributes.get("colour", "").lower(), type=name, price=high, low=low,
+            types=name if name.endswith("s") else f"{name}s",
+            audience=audience, audience_adj=("women's" if gender == "Women" else "men's"),
+        )
+        text = " ".join(text.split())
+        if text in seen:
+            continue
+        seen.add(text)
+        constraints: dict[str, str | float] = {"type": anchor.categories[-1]}
+        if "colour" in needs:
+            constraints["colour"] = anchor.attributes["colour"]
+        if "gender" in needs:
+            constraints["gender"] = str(gender)
+        if "max" in needs or "range" in needs:
+            constraints["price_max"] = float(high)
+        if "range" in needs:
+            constraints["price_min"] = float(low)
+        query = ConversationalQuery(text, constraints)
+        # A full first page of products meeting every constraint exists, so the share of the
+        # top 10 honouring them all can reach 1.
+        if sum(all(query.honoured_by(p, p.price).values()) for p in by_type[anchor.categories[-1]]) < min_matching:
+            continue
+        queries.append(query)
+    return queries

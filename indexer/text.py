@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indexer.catalog import Product
-from indexer.normalize import join_compounds
+from indexer.normalize import canonical
 
 # Attributes worth searching; free-form keys beyond these are still indexed, but after them.
 _SALIENT_ATTRIBUTES = ("colour", "color", "material", "pattern", "gender", "style", "usage")
@@ -21,7 +21,7 @@ def lexical_fields(product: Product) -> dict[str, str]:
         "attributes": " ".join(attributes),
         "description": product.description,
     }
-    return {name: join_compounds(text) for name, text in fields.items()}
+    return {name: canonical(text) for name, text in fields.items()}
 
 
 def passage(product: Product, description_chars: int = 0) -> str:

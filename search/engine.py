@@ -42,6 +42,7 @@ from search.stages import build_pipeline, exact
 from search.stages.filter import assemble, filter_masks, fresh
 from search.stages.stock import preferred_sizes
 from search.suggest import suggest
+from search.understanding import facet_lexicon, report
 
 log = structlog.get_logger("vitrine.engine")
 
@@ -161,6 +162,7 @@ class SearchEngine:
                     ctx, corrected = retry, retry.plan.corrected_text
             result = shape(ctx, corrected, [s.name for s in self.stages])
         result.matched = int(ctx.matched.sum())
+        result.understood = report(ctx.plan.understood) if ctx.plan.understood is not None else None
         result.took_ms = round((time.perf_counter() - started) * 1000, 3)
         return result
 
@@ -169,12 +171,12 @@ class SearchEngine:
     ) -> QueryPlan:
         # The plan depends on the text, the snapshot's vocabulary and terms (generation), the
         # approved synonyms (version) and settings fixed for the engine's life; stages only read it.
-        key = (request.q, request.prefix, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
+        key = (request.q, request.prefix, request.understand, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
         plan: QueryPlan | None = self._plans.get(key)
         if plan is None:
             plan = plan_query(
                 request.q, snapshot.vocabulary, snapshot.searcher, self.settings.ranking, request.prefix,
-                correct_short_words, synonyms,
+                correct_short_words, synonyms, request.understand, facet_lexicon(snapshot) if request.understand else None,
             )
             self._plans.put(key, plan)
         return plan
@@ -204,8 +206,8 @@ class SearchEngine:
         settings = merchandising.settings(self.settings) if merchandising is not None else self.settings
         ctx = SearchContext(request=request, settings=settings, snapshot=snapshot, plan=plan, merchandising=merchandising)
         ctx.affinities = affinities
-        if not request.q.strip():
-            self._browse(ctx, stop_before)
+        if not request.q.strip() or (plan.understood is not None and not plan.text):
+            self._browse(ctx, stop_before)  # an empty query, or only a price or facets ("under 50")
             return ctx
         if not plan.terms and request.mode != Mode.vector and not words(normalize(request.q)):
             # Nothing searchable (only punctuation or emoji): an honest empty page.
@@ -221,10 +223,10 @@ class SearchEngine:
             self._retrieved.put(key, cached)
         else:
             ctx.notes["cache"] = "hit"
-        if not request.filters.is_empty() and (cached.match is None or cached.match.pool_capped):
+        if not ctx.filters.is_empty() and (cached.match is None or cached.match.pool_capped):
             # Filters inside retrieval: the pool is drawn from qualifying products (search.stages.exact).
             # Not needed when the unfiltered pool holds every match: filtering it is exact.
-            filtered_key = (*key, request.filters.model_dump_json())
+            filtered_key = (*key, ctx.filters.model_dump_json())
             filtered = None if stop_before else self._retrieved.get(filtered_key)
             if filtered is None:
                 scratch = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan, timings_ms=ctx.timings_ms)
@@ -295,7 +297,7 @@ class SearchEngine:
         ctx.candidates = c
         ctx.matched = c.member.copy()
         ctx.strong = c.member.copy()  # every product is as relevant as any other to no query
-        ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)
+        ctx.filter_masks = filter_masks(ctx, c, ctx.filters)
         for mask in ctx.filter_masks.values():
             c.member &= mask
         for stage in self.stages:

@@ -105,6 +105,8 @@ class SearchRequest(BaseModel):
     prefix: bool | None = None
     # False: the visitor opted out; results are not personalized (stock still counts).
     personalize: bool = True
+    # False: take the words literally (no price bound, facet values or filler read from them).
+    understand: bool = True
     context: VisitContext = Field(default_factory=VisitContext)
 
 
@@ -135,6 +137,24 @@ class Hit(BaseModel):
         return data
 
 
+class Recognised(BaseModel):
+    kind: str  # "price" | "cheap" | "filler" | a facet ("colour", "category", "size", ...)
+    text: str  # what the shopper typed
+    value: str | None = None
+
+
+class Understood(BaseModel):
+    """How the query was read (search/understanding.py); `understand=false` turns it off."""
+
+    text: str  # the words matched after price, filler and sizes were taken out
+    price_min: float | None = None  # a stated bound: applied as a filter
+    price_max: float | None = None
+    prefer_cheap: bool = False  # "cheap": lower prices rank first among relevant products
+    facets: dict[str, list[str]] = Field(default_factory=dict)  # rank products with them first
+    recognised: list[Recognised] = Field(default_factory=list)
+    disable: str = "understand=false"
+
+
 class SearchResult(BaseModel):
     search_id: str
     query: str
@@ -149,6 +169,8 @@ class SearchResult(BaseModel):
     debug: dict[str, Any] | None = None
     # Approved synonyms that expanded this query (see synonyms/).
     applied_synonyms: list[str] = Field(default_factory=list)
+    # What the query was read as (price bound, facet values, filler); None with understand=false.
+    understood: Understood | None = None
     # For the search log, not the response: segment, experiment variant, personalization.
     segment: str | None = Field(default=None, exclude=True)
     # The A/B test this search was answered in, and the visitor's variant (see search/experiments.py).

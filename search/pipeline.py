@@ -20,10 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from search.affinities import Affinities
-from search.models import SearchRequest
+from search.models import Filters, SearchRequest
 from search.query import QueryPlan
 from search.settings import Settings
 from search.snapshot import Snapshot
+from search.understanding import effective_filters
 
 
 @dataclass
@@ -112,6 +113,13 @@ class SearchContext:
     strong: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # The visitor's affinities (empty without a visitor, history or consent).
     affinities: Affinities = field(default_factory=Affinities)
+
+    @property
+    def filters(self) -> Filters:
+        """The filters in force: the request's, plus a price bound the shopper stated in words
+        ("under 50"). Every stage and the exact counting use these, so hits, totals and facets
+        agree."""
+        return effective_filters(self.request.filters, self.plan.understood)
 
     def liftable(self) -> np.ndarray:
         """Result-set members that behaviour-based stages (personalize, stock) may lift.

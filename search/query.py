@@ -14,7 +14,9 @@ import tantivy
 
 from indexer.lexical import TEXT_FIELDS, build_schema, query_analyzer
 from indexer.normalize import normalize, words
+from search.english import is_english_word
 from search.settings import RankingSettings
+from search.understanding import FacetLexicon, Understanding, understand
 from search.vocabulary import Vocabulary
 
 # Function words that carry no product meaning in conversational queries
@@ -71,6 +73,8 @@ class QueryPlan:
     # (the query plus what the synonyms say it means, when they apply).
     applied_synonyms: list[str] = field(default_factory=list)
     semantic_text: str = ""
+    # What understanding read from the query (price bound, facets, filler); None when off.
+    understood: Understanding | None = None
 
     def __post_init__(self) -> None:
         self.semantic_text = self.semantic_text or self.text
@@ -117,16 +121,27 @@ def plan_query(
     prefix: bool | None = None,
     correct_short_words: bool = False,
     synonyms: SynonymIndex | None = None,
+    understanding: bool = False,
+    lexicon: FacetLexicon | None = None,
 ) -> QueryPlan:
     """Words to search for, each with the alternatives it may match.
 
     Known words match themselves. Unknown longer words also match their closest catalog words
     (typo tolerance); with `correct_short_words` (the zero-result retry) short ones do too.
-    The last word of a search-as-you-type query also matches its completions.
+    The last word of a search-as-you-type query also matches its completions. A correctly
+    spelt English word is never corrected into a catalog word ("wedding" is not "bedding").
+    With `understanding`, price expressions, filler and sizes are read off the text first
+    (search.understanding) and only the rest is matched.
     """
     text = normalize(raw)
     if prefix is None:
         prefix = bool(raw) and not raw[-1].isspace()
+    understood = None
+    if understanding:
+        understood = understand(text, lexicon)
+        if prefix and understood.text.split()[-1:] != text.split()[-1:]:
+            prefix = False  # the last word was a price or filler, so it was complete
+        text = understood.text
     all_words = words(text)[: settings.max_query_terms]
     meaningful = [w for w in all_words if w not in STOPWORDS]
     chosen = meaningful or all_words
@@ -150,7 +165,7 @@ def plan_query(
             continue
         term = QueryTerm(word)
         word_stem = stem(word)
-        known = word in vocabulary or (word_stem is not None and _indexed(searcher, word_stem))
+        known = word in vocabulary or (word_stem is not None and _indexed(searcher, word_stem)) or is_english_word(word)
         if word_stem:
             term.alternatives.append(Alternative(word, word_stem, 1.0, "exact"))
         if targets:
@@ -190,7 +205,9 @@ def plan_query(
     if applied:
         extra = [a.split(" → ", 1)[1] for a in applied]
         semantic_text = " ".join([text, *dict.fromkeys(extra)])
-    return QueryPlan(text=text, terms=terms, prefix=prefix, applied_synonyms=applied, semantic_text=semantic_text)
+    return QueryPlan(
+        text=text, terms=terms, prefix=prefix, applied_synonyms=applied, semantic_text=semantic_text, understood=understood
+    )
 
 
 def _phrase_alternative(phrase: str, weight: float, kind: str) -> Alternative | None:

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from indexer.config import IndexConfig
 
 DEFAULT_STAGES = [
-    "lexical", "semantic", "filter", "fuse", "words", "proximity", "learned", "personalize", "stock", "merchandise",
+    "lexical", "semantic", "filter", "fuse", "words", "proximity", "learned", "understood", "personalize", "stock", "merchandise",
     "sort", "pins",
 ]
 
@@ -49,6 +49,11 @@ class RankingSettings(BaseModel):
     learned_fusion: bool = False
     learned_model: Path | None = None
     learned_top: int = Field(default=100, ge=2, le=1000)
+    # Products with the facet values the query names ("red", "dress", "for her") gain this much
+    # x the share of named facets they have; "cheap" lifts cheaper products by up to
+    # cheap_weight (search/stages/understood.py). 0 turns either off.
+    understood_weight: float = Field(default=0.5, ge=0, le=5)
+    cheap_weight: float = Field(default=0.3, ge=0, le=5)
     # Candidates each retriever hands to fusion.
     lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
     semantic_candidates: int = Field(default=200, ge=10, le=10_000)

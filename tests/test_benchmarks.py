@@ -120,3 +120,12 @@ def test_experiments_benchmark_runs_end_to_end_in_quick_mode(tmp_path, mutable_i
     assert sum(row["visitors"] for row in variants.values()) == 120
     assert set(variants["popular"]["uplift"]) == {"converted", "revenue", "clicked", "carted"}
     assert written["aa"]["runs"] == 4 and 0.0 <= written["aa"]["false_positive_rate_converted"] <= 1.0
+def test_judgements_with_fractional_grades_are_read_and_scored(tmp_path) -> None:
+    from benchmarks.relevance import load_queries
+
+    (tmp_path / "queries.tsv").write_text("q1\tangle bracket\n")
+    (tmp_path / "qrels.tsv").write_text("q1\ta\t2.67\nq1\tb\t1.33\nq1\tc\t1\n")
+    queries, qrels = load_queries(tmp_path)
+    assert qrels == {"q1": {"a": 2.67, "b": 1.33, "c": 1.0}}
+    assert ndcg_at_k(["a", "b", "c"], qrels["q1"], 10) == pytest.approx(1.0)
+    assert ndcg_at_k(["b", "a"], qrels["q1"], 10) < 1.0

@@ -78,7 +78,9 @@ def test_personalization_never_lifts_a_product_over_a_clearly_more_relevant_one(
     impact = service.settings.personalization.impact
     hits = _search(service, query, limit=100, visitor_id=visitor, session_id="s1")
     assert hits
-    relevance = lambda h: h.explain["lexical"].contribution + h.explain["semantic"].contribution  # noqa: E731
+    # Relevance: every stage's part but the visitor's and stock's (fusion, words, proximity,
+    # facet values the query names).
+    relevance = lambda h: sum(v.contribution for k, v in h.explain.items() if k not in ("personalize", "stock"))  # noqa: E731
     lift = lambda h: h.explain["personalize"].contribution  # noqa: E731
     for hit in hits:
         assert 0 <= lift(hit) <= impact + 1e-9

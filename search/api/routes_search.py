@@ -46,6 +46,7 @@ class SearchBody(BaseModel):
     mode: Mode = Mode.hybrid
     prefix: bool | None = None
     personalize: bool = True
+    understand: bool = True
     context: VisitContext | None = None
 
 
@@ -96,6 +97,7 @@ def search_get(
     mode: Mode = Mode.hybrid,
     prefix: Annotated[bool | None, Query(description="Complete the last word (default: unless q ends with a space)")] = None,
     personalize: Annotated[bool, Query(description="false: the shopper opted out of personalization")] = True,
+    understand: Annotated[bool, Query(description="false: take the words literally (no price, facets or filler read from them)")] = True,
     traffic_source: Annotated[str | None, Query(max_length=50, description="paid, email, organic, social, direct")] = None,
     device: Annotated[str | None, Query(max_length=50, description="mobile, tablet, desktop (default: from User-Agent)")] = None,
     referrer: Annotated[str | None, Query(max_length=2000, description="The page that sent the shopper to the shop")] = None,
@@ -109,6 +111,7 @@ def search_get(
         colour=colour, size=size, price_min=price_min, price_max=price_max, in_stock=in_stock,
         sort=sort, limit=limit, offset=offset, explain=explain, mode=mode, prefix=prefix,
         personalize=personalize and (x_personalize or "").strip().lower() not in OPT_OUT_VALUES,
+        understand=understand,
         context=VisitContext(
             traffic_source=traffic_source, device=device, referrer=referrer, utm_medium=utm_medium, user_agent=user_agent
         ),

@@ -20,6 +20,7 @@ from search.stages.proximity import ProximityStage
 from search.stages.semantic import SemanticRetrieval
 from search.stages.sort import SortStage
 from search.stages.stock import StockStage
+from search.stages.understood import UnderstoodStage
 from search.stages.words import WordsStage
 
 STAGES: dict[str, Callable[[], Stage]] = {
@@ -30,6 +31,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "words": WordsStage,
     "proximity": ProximityStage,
     "learned": LearnedFusionStage,
+    "understood": UnderstoodStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,
     "merchandise": MerchandiseStage,

@@ -231,7 +231,7 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
 def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None) -> None:
     """Set the context up so that the retrieval stages search only qualifying products."""
     s = ctx.snapshot
-    filters = ctx.request.filters
+    filters = ctx.filters
     ctx.match = match
     ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx))
     if match is not None:
@@ -246,7 +246,7 @@ def require_extras(ctx: SearchContext) -> None:
     match: MatchSet | None = ctx.match
     if match is None or not len(match.extras):
         return
-    ok = _all_but(filter_masks_at(ctx, match.extras, ctx.request.filters), None, len(match.extras))
+    ok = _all_but(filter_masks_at(ctx, match.extras, ctx.filters), None, len(match.extras))
     for o, bm25, cosine in zip(match.extras[ok].tolist(), match.extras_bm25[ok].tolist(), match.extras_cosine[ok].tolist(), strict=True):
         if bm25 > 0:
             ctx.lexical_hits.setdefault(o, bm25)
@@ -302,7 +302,7 @@ def count(ctx: SearchContext) -> None:
     if match is None:
         return
     s = ctx.snapshot
-    filters = ctx.request.filters
+    filters = ctx.filters
     hide = hides_sold_out(ctx)
     key = (filters.model_dump_json(), hide, s.generation)
     cached = match.counts.get(key)
@@ -357,7 +357,7 @@ def extend_order(ctx: SearchContext) -> None:
     c = ctx.candidates
     members = ctx.order
     s = ctx.snapshot
-    rest = restriction(s.schema, request.filters, hides_sold_out(ctx))
+    rest = restriction(s.schema, ctx.filters, hides_sold_out(ctx))
     query = match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, tantivy.Query.const_score_query(rest, 0.0))])
     searcher = s.searcher
     member_ords = c.ords[members]

@@ -101,8 +101,13 @@ def _per_candidate(ords: np.ndarray, values) -> np.ndarray:
     return out
 
 
-def membership(ctx: SearchContext, c: Candidates) -> None:
+def membership(ctx: SearchContext, c: Candidates, passes: np.ndarray | None = None) -> None:
+    """Who is in the result set before filters; `passes` (who passes them) decides whether
+    enough products qualify or the set is relaxed: three red dresses under 50 are not a page
+    when more of them match most of the words."""
     ranking = ctx.settings.ranking
+    if passes is None:
+        passes = np.ones(len(c), dtype=bool)
     mode = ctx.request.mode
     if mode == Mode.vector:
         c.member = c.semantic_hit.copy()
@@ -111,8 +116,8 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
     if mode == Mode.bm25:
         c.member = c.full_match.copy()
         ctx.strong = c.member.copy()
-        if c.member.sum() < ranking.relax_below:
-            ctx.relaxed = bool((c.bm25 > 0).sum() > c.member.sum())
+        if (c.member & passes).sum() < ranking.relax_below:
+            ctx.relaxed = bool(((c.bm25 > 0) & passes).sum() > (c.member & passes).sum())
             c.member = c.bm25 > 0
         return
     close = c.semantic_hit & (c.cosine >= ranking.semantic_match_threshold)
@@ -121,9 +126,9 @@ def membership(ctx: SearchContext, c: Candidates) -> None:
         best_full = c.bm25[c.full_match].max()
         c.member |= c.bm25 >= ranking.partial_match_ratio * best_full
     ctx.strong = c.member.copy()
-    if c.member.sum() < ranking.relax_below:
+    if (c.member & passes).sum() < ranking.relax_below:
         wider = (c.bm25 > 0) | (c.semantic_hit & (c.cosine >= ranking.semantic_relaxed_threshold))
-        ctx.relaxed = bool(wider.sum() > c.member.sum())
+        ctx.relaxed = bool(((wider | c.member) & passes).sum() > (c.member & passes).sum())
         c.member = c.member | wider
 
 
@@ -173,12 +178,16 @@ class FilterStage:
 
     def run(self, ctx: SearchContext) -> None:
         c = assemble(ctx)
-        if ctx.match is not None and ctx.match.pool_capped and not ctx.request.filters.is_empty():
+        # The request's filters, with a price bound the shopper stated in words ("under 50").
+        ctx.filter_masks = filter_masks(ctx, c, ctx.filters)
+        passes = np.ones(len(c), dtype=bool)
+        for mask in ctx.filter_masks.values():
+            passes &= mask
+        if ctx.match is not None and ctx.match.pool_capped and not ctx.filters.is_empty():
             filtered_membership(ctx, c)  # a pool drawn from qualifying products (search.stages.exact)
         else:
-            membership(ctx, c)
+            membership(ctx, c, passes)
         ctx.candidates = c
         ctx.matched = c.member.copy()
-        ctx.filter_masks = filter_masks(ctx, c, ctx.request.filters)
         for mask in ctx.filter_masks.values():
             c.member &= mask
