@@ -12,7 +12,7 @@ from typing import Any
 
 from search.merchandising.experiments import Experiment, Variant
 from search.merchandising.profiles import Popularity, Profile
-from search.merchandising.rules import Rule
+from search.merchandising.rules import Hide, Rule
 from search.models import Filters, SearchRequest
 
 
@@ -29,6 +29,10 @@ class MerchPlan:
     # each pipeline run, so a "did you mean" retry does not report the same pin twice).
     effects: dict[int, list[str]] = field(default_factory=dict)
     resolved: dict[int, list[str]] = field(default_factory=dict)
+
+    def hidden_ids(self) -> tuple[str, ...]:
+        """Products the plan's rules hide (sorted, so it can key a cache)."""
+        return tuple(sorted({a.product_id for rule in self.rules for a in rule.actions if isinstance(a, Hide)}))
 
     def start_run(self) -> None:
         self.effects = {rule_id: list(done) for rule_id, done in self.resolved.items()}

@@ -32,6 +32,7 @@ Paging reaches every product up to MAX_WINDOW = the largest offset plus the larg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,10 +95,12 @@ def _one_of(schema: tantivy.Schema, field_name: str, values: list[str]) -> tanti
 
 
 def restriction(
-    schema: tantivy.Schema, filters: Filters, hide_sold_out: bool, skip: str | None = None
+    schema: tantivy.Schema, filters: Filters, hide_sold_out: bool, skip: str | None = None,
+    hidden: Sequence[str] = (),
 ) -> tantivy.Query | None:
     """The request's filters (except `skip`) as one tantivy query; None when there are none.
-    Same semantics as search.stages.filter.filter_masks: values of one field OR, fields AND."""
+    Same semantics as search.stages.filter.filter_masks: values of one field OR, fields AND.
+    `hidden`: product ids merchandising rules hide (never shown, never counted)."""
     clauses = []
     for name, index_field in _KEYWORD_FIELD.items():
         values = getattr(filters, name)
@@ -109,6 +112,10 @@ def restriction(
         clauses.append(tantivy.Query.term_query(schema, F_IN_STOCK, int(filters.in_stock)))
     if hide_sold_out:
         clauses.append(tantivy.Query.term_query(schema, F_IN_STOCK, 1))
+    if hidden:
+        clauses.append(tantivy.Query.boolean_query(
+            [(_MUST, tantivy.Query.all_query())] + [(_MUST_NOT, tantivy.Query.term_query(schema, "id", pid)) for pid in hidden]
+        ))
     if not clauses:
         return None
     if len(clauses) == 1:
@@ -136,7 +143,17 @@ def filter_masks_at(ctx: SearchContext, ords: np.ndarray, filters: Filters) -> d
         masks["in_stock"] = s.in_stock[ords] == filters.in_stock
     if hides_sold_out(ctx):
         masks["sold_out"] = s.in_stock[ords].copy()
+    hidden = hidden_ids(ctx)
+    if hidden:
+        hidden_ords = [s.id_to_ord[p] for p in hidden if p in s.id_to_ord]
+        masks["hidden"] = ~np.isin(ords, hidden_ords)
     return masks
+
+
+def hidden_ids(ctx: SearchContext) -> tuple[str, ...]:
+    """Products the request's merchandising rules hide: outside totals, facets and pages."""
+    plan = ctx.merchandising
+    return plan.hidden_ids() if plan is not None else ()
 
 
 def _all_but(masks: dict[str, np.ndarray], skip: str | None, n: int) -> np.ndarray:
@@ -233,7 +250,7 @@ def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None) -> No
     s = ctx.snapshot
     filters = ctx.filters
     ctx.match = match
-    ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx))
+    ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx), hidden=hidden_ids(ctx))
     if match is not None:
         return  # the semantic side is not searched again (its qualifying neighbours are extras)
     ords = np.flatnonzero(s.live).astype(np.int64)
@@ -304,7 +321,7 @@ def count(ctx: SearchContext) -> None:
     s = ctx.snapshot
     filters = ctx.filters
     hide = hides_sold_out(ctx)
-    key = (filters.model_dump_json(), hide, s.generation)
+    key = (filters.model_dump_json(), hide, s.generation, hidden_ids(ctx))
     cached = match.counts.get(key)
     if cached is None:
         cached = _count(ctx, match, filters, hide)
@@ -322,7 +339,7 @@ def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool) ->
     masks = filter_masks_at(ctx, match.extras, filters)
 
     def narrowed(skip: str | None) -> tantivy.Query:
-        rest = restriction(schema, filters, hide, skip)
+        rest = restriction(schema, filters, hide, skip, hidden=hidden_ids(ctx))
         return match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, rest)])
 
     aggs: dict[str, Any] = {"n": {"value_count": {"field": "ord"}}}
@@ -357,7 +374,7 @@ def extend_order(ctx: SearchContext) -> None:
     c = ctx.candidates
     members = ctx.order
     s = ctx.snapshot
-    rest = restriction(s.schema, ctx.filters, hides_sold_out(ctx))
+    rest = restriction(s.schema, ctx.filters, hides_sold_out(ctx), hidden=hidden_ids(ctx))
     query = match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, tantivy.Query.const_score_query(rest, 0.0))])
     searcher = s.searcher
     member_ords = c.ords[members]
