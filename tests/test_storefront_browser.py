@@ -173,6 +173,23 @@ def test_typing_a_query_shows_suggestions_previews_then_the_results_page(servers
     assert _console_errors(browser) == []
 
 
+def test_a_misspelt_query_shows_the_correction_and_nonsense_gets_help(servers, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    corrected = servers.engine.search(SearchRequest(q="sneekers", limit=1), record=False).corrected_query
+    assert corrected == "sneakers"
+    _fresh_visitor(browser, f"{servers.shop}/?q=sneekers")
+    note = _wait(browser, _css(".vt-correction"))[0]
+    assert "Showing results for sneakers" in note.text
+    assert _cards(browser)
+    browser.get(f"{servers.shop}/?q=quorplezint&colour=Red")
+    empty = _wait(browser, _css(".vt-empty"))[0]
+    assert "No products found" in empty.text and "spelling" in empty.text
+    empty.find_element(By.CSS_SELECTOR, ".vt-clear").click()  # remove the filters
+    _wait(browser, lambda d: "colour=" not in d.current_url)
+    assert _console_errors(browser) == []
+
+
 def test_the_combobox_is_usable_with_the_keyboard_alone(servers, browser) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

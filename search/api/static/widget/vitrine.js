@@ -395,9 +395,8 @@
     ]);
     root.appendChild(header);
     if (result.corrected_query) {
-      root.appendChild(el("p", { class: "vt-correction" }, ["Showing results for ", el("strong", { text: result.corrected_query }), ". ",
-        el("button", { class: "vt-link", type: "button", text: "Search instead for “" + st.q + "”",
-          onclick: function () { self.input.value = st.q + " "; self.runSearch({ q: st.q + " " }, true); } })]));
+      root.appendChild(el("p", { class: "vt-correction" }, ["Showing results for ", el("strong", { text: result.corrected_query }),
+        ": nothing matched “" + st.q + "” as typed."]));
     } else if (result.relaxed) {
       root.appendChild(el("p", { class: "vt-correction", text: "No product matches every word; showing the closest matches." }));
     }
