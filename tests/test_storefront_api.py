@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from search.api.app import create_app
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 ROOT = Path(__file__).parent.parent
@@ -30,9 +30,9 @@ EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
-def client(mutable_engine: SearchEngine, mutable_index_dir: Path) -> Iterator[TestClient]:
+def client(mutable_service: SearchService, mutable_index_dir: Path) -> Iterator[TestClient]:
     settings = Settings(index_dir=mutable_index_dir, server={"demo_shop": True})
-    with TestClient(create_app(settings, engine=mutable_engine)) as client:
+    with TestClient(create_app(settings, service=mutable_service)) as client:
         yield client
 
 
@@ -66,26 +66,26 @@ def test_paging_with_limit_and_offset_and_known_parameters_still_work(client) ->
     assert "paged with limit and offset" in client.get("/search?q=shirt&page=2").json()["detail"][0]["msg"]
 
 
-def test_the_demo_shop_pages_exist_only_when_the_demo_shop_is_on(mutable_engine, mutable_index_dir, client) -> None:
+def test_the_demo_shop_pages_exist_only_when_the_demo_shop_is_on(mutable_service, mutable_index_dir, client) -> None:
     product = client.get("/search", params={"q": "dress", "limit": 1}).json()["hits"][0]["id"]
     for path in ("/", "/?q=shirt", f"/shop/products/{product}", "/shop/cart", f"/shop/img/{product}.svg"):
         assert client.get(path).status_code == 200, path
     assert client.get("/shop/products/no-such-product").status_code == 404
-    with TestClient(create_app(Settings(index_dir=mutable_index_dir), engine=mutable_engine)) as api_only:
+    with TestClient(create_app(Settings(index_dir=mutable_index_dir), service=mutable_service)) as api_only:
         assert api_only.get("/").status_code == 404
         assert api_only.get("/widget/vitrine.js").status_code == 200  # the widget is always served
 
 
-def test_events_sent_as_text_plain_by_send_beacon_are_read_as_json(client, mutable_engine) -> None:
+def test_events_sent_as_text_plain_by_send_beacon_are_read_as_json(client, mutable_service) -> None:
     body = {"events": [{"type": "view", "visitor_id": "beacon-visitor", "product_id": "p000003"}]}
     response = client.post("/events", content=json.dumps(body), headers={"content-type": "text/plain;charset=UTF-8"})
     assert response.status_code == 202 and response.json()["accepted"] == 1
-    assert [e.product_id for e in mutable_engine.visitors.events.of_visitor("beacon-visitor")] == ["p000003"]
+    assert [e.product_id for e in mutable_service.visitors.events.of_visitor("beacon-visitor")] == ["p000003"]
 
 
-def test_a_page_of_another_origin_may_send_the_public_search_key(mutable_engine, mutable_index_dir) -> None:
+def test_a_page_of_another_origin_may_send_the_public_search_key(mutable_service, mutable_index_dir) -> None:
     settings = Settings(index_dir=mutable_index_dir, server={"cors_origins": ["https://shop.example"]})
-    with TestClient(create_app(settings, engine=mutable_engine)) as client:
+    with TestClient(create_app(settings, service=mutable_service)) as client:
         preflight = client.options("/search", headers={
             "Origin": "https://shop.example", "Access-Control-Request-Method": "GET",
             "Access-Control-Request-Headers": "authorization",

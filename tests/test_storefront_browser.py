@@ -29,8 +29,8 @@ import uvicorn
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import Filters, SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 from tests.test_admin_pages_browser import (
     CHROMEDRIVER,
@@ -46,8 +46,8 @@ SIZE_M = "//input[@name='size' and @value='M']/parent::label"
 
 
 class Servers:
-    def __init__(self, shop: str, foreign: str, engine: SearchEngine) -> None:
-        self.shop, self.foreign, self.engine = shop, foreign, engine
+    def __init__(self, shop: str, foreign: str, service: SearchService) -> None:
+        self.shop, self.foreign, self.service = shop, foreign, service
 
 
 def _foreign_page(api: str) -> bytes:
@@ -70,8 +70,8 @@ def servers(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPa
     port, foreign_port = _free_port(), _free_port()
     shop, foreign = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{foreign_port}"
     settings = Settings(index_dir=target, server={"demo_shop": True, "cors_origins": [shop, foreign]})
-    engine = SearchEngine(target, settings, embedder=embedder)
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"))
+    service = SearchService.open(target, settings, embedder=embedder)
+    uv = uvicorn.Server(uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     page = _foreign_page(shop)
@@ -91,11 +91,11 @@ def servers(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPa
     deadline = time.time() + 30
     while not uv.started and time.time() < deadline:
         time.sleep(0.05)
-    yield Servers(shop, foreign, engine)
+    yield Servers(shop, foreign, service)
     other.shutdown()
     uv.should_exit = True
     thread.join(timeout=10)
-    engine.close()
+    service.close()
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +144,10 @@ def _cards(browser, scope: str = "") -> list:
     return browser.find_elements(By.CSS_SELECTOR, f"{scope} .vt-grid .vt-card".strip())
 
 
-def _events_of(engine: SearchEngine, visitor: str, kind: str, timeout: float = 10) -> list:
+def _events_of(service: SearchService, visitor: str, kind: str, timeout: float = 10) -> list:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = [e for e in engine.visitors.events.of_visitor(visitor) if e.type == kind]
+        found = [e for e in service.visitors.events.of_visitor(visitor) if e.type == kind]
         if found:
             return found
         time.sleep(0.1)
@@ -168,7 +168,7 @@ def test_typing_a_query_shows_suggestions_previews_then_the_results_page(servers
     assert browser.find_elements(By.CSS_SELECTOR, ".vt-dropdown .vt-suggestion")
     box.send_keys("s", Keys.ENTER)
     _wait(browser, lambda d: "q=dress" in d.current_url and _cards(d))
-    expected = servers.engine.search(SearchRequest(q="dress", limit=1), record=False).total
+    expected = servers.service.search(SearchRequest(q="dress", limit=1), record=False).total
     assert browser.find_element(By.CSS_SELECTOR, ".vt-count").text.startswith(str(expected))
     assert _console_errors(browser) == []
 
@@ -176,7 +176,7 @@ def test_typing_a_query_shows_suggestions_previews_then_the_results_page(servers
 def test_a_misspelt_query_shows_the_correction_and_nonsense_gets_help(servers, browser) -> None:
     from selenium.webdriver.common.by import By
 
-    corrected = servers.engine.search(SearchRequest(q="sneekers", limit=1), record=False).corrected_query
+    corrected = servers.service.search(SearchRequest(q="sneekers", limit=1), record=False).corrected_query
     assert corrected == "sneakers"
     _fresh_visitor(browser, f"{servers.shop}/?q=sneekers")
     note = _wait(browser, _css(".vt-correction"))[0]
@@ -234,7 +234,7 @@ def test_a_facet_filter_and_paging_change_the_results_and_live_in_the_url(server
     colour = colour_box.get_attribute("value")
     colour_box.click()
     _wait(browser, lambda d: f"colour={colour}" in d.current_url and browser.find_elements(By.CSS_SELECTOR, "[data-facet=colour] input:checked"))
-    expected = servers.engine.search(SearchRequest(filters=Filters(category=["Clothing"], colour=[colour]), limit=100), record=False)
+    expected = servers.service.search(SearchRequest(filters=Filters(category=["Clothing"], colour=[colour]), limit=100), record=False)
     assert expected.total > 24, "the sample shop should need a second page here"
     assert browser.find_element(By.CSS_SELECTOR, ".vt-count").text.startswith(str(expected.total))
     first_page = [c.get_attribute("data-id") for c in _cards(browser)]
@@ -261,11 +261,11 @@ def test_clicking_a_result_records_a_click_with_its_search_id_and_position(serve
     product_id = card.get_attribute("data-id")
     card.find_element(By.CSS_SELECTOR, "a.vt-card-link").click()
     _wait(browser, lambda d: f"/shop/products/{product_id}" in d.current_url)
-    clicks = _events_of(servers.engine, visitor, "click")
+    clicks = _events_of(servers.service, visitor, "click")
     assert [(e.product_id, e.search_id, e.position) for e in clicks] == [(product_id, search_id, 2)]
     # The product page's view, sent later, is attributed to the same search.
     browser.execute_script("Vitrine.flush()")
-    views = _events_of(servers.engine, visitor, "view")
+    views = _events_of(servers.service, visitor, "view")
     assert [(e.product_id, e.search_id, e.position) for e in views] == [(product_id, search_id, 2)]
     assert _console_errors(browser) == []
 
@@ -274,18 +274,18 @@ def _red_in_m(hit) -> bool:
     return hit.title.endswith("- Red") and "M" in hit.available_sizes
 
 
-def _query_with_room_to_improve(engine: SearchEngine) -> str:
+def _query_with_room_to_improve(service: SearchService) -> str:
     """A query whose unpersonalized top 5 leaves out some red products available in M that it
     finds further down ("dress" on the 5,000-product demo shop; the test catalog is smaller)."""
     for q in ("dress", "jeans", "shirt", "cotton", "women"):
-        hits = engine.search(SearchRequest(q=q, limit=24), record=False).hits
+        hits = service.search(SearchRequest(q=q, limit=24), record=False).hits
         if sum(map(_red_in_m, hits[:5])) < min(5, sum(map(_red_in_m, hits))):
             return q
     raise AssertionError("no query in the sample shop shows personalization")
 
 
-def _red_m(engine: SearchEngine, n: int) -> list[str]:
-    result = engine.search(SearchRequest(filters=Filters(colour=["Red"], size=["M"]), limit=50), record=False)
+def _red_m(service: SearchService, n: int) -> list[str]:
+    result = service.search(SearchRequest(filters=Filters(colour=["Red"], size=["M"]), limit=50), record=False)
     return [h.id for h in result.hits][:n]
 
 
@@ -294,7 +294,7 @@ def test_a_visitor_who_chooses_red_in_size_m_sees_red_products_available_in_m_fi
 
     _fresh_visitor(browser, f"{servers.shop}/")
     visitor = browser.execute_script("return Vitrine.visitorId")
-    browsed = _red_m(servers.engine, 4)
+    browsed = _red_m(servers.service, 4)
     assert len(browsed) == 4
     for product_id in browsed:
         browser.get(f"{servers.shop}/shop/products/{product_id}")
@@ -303,11 +303,11 @@ def test_a_visitor_who_chooses_red_in_size_m_sees_red_products_available_in_m_fi
         assert "Added" in browser.find_element(By.ID, "add-to-cart").text
     browser.execute_script("Vitrine.flush()")
     deadline = time.time() + 10
-    while len(_events_of(servers.engine, visitor, "add_to_cart")) < 4 and time.time() < deadline:
+    while len(_events_of(servers.service, visitor, "add_to_cart")) < 4 and time.time() < deadline:
         time.sleep(0.1)
-    assert len(_events_of(servers.engine, visitor, "add_to_cart")) == 4
+    assert len(_events_of(servers.service, visitor, "add_to_cart")) == 4
 
-    query = _query_with_room_to_improve(servers.engine)
+    query = _query_with_room_to_improve(servers.service)
     browser.get(f"{servers.shop}/?q={query}")
     _wait(browser, lambda d: _cards(d))
     browser.find_element(By.CSS_SELECTOR, ".vt-compare-toggle").click()
@@ -339,7 +339,7 @@ def test_a_sold_out_size_offers_similar_products_in_stock_in_that_size(servers, 
     from selenium.webdriver.common.by import By
 
     product = next(
-        p for p in servers.engine.snapshot.products
+        p for p in servers.service.engine.snapshot.products
         if p.in_stock and any(v.size == "M" and v.stock == 0 for v in p.variants)
     )
     _fresh_visitor(browser, f"{servers.shop}/shop/products/{product.id}")
@@ -370,7 +370,7 @@ def test_the_widget_works_embedded_in_a_page_of_another_origin(servers, browser)
     # Links go to the catalog's product URL (another site here): record the click, stay put.
     browser.execute_script("document.querySelector('#hits .vt-card-link').addEventListener('click', e => e.preventDefault())")
     cards[0].find_element(By.CSS_SELECTOR, "a").click()
-    clicks = _events_of(servers.engine, visitor, "click")
+    clicks = _events_of(servers.service, visitor, "click")
     assert [(e.product_id, e.search_id, e.position) for e in clicks] == [(product_id, search_id, 0)]
     # The host page's theme reached the widget through its custom property.
     accent = browser.execute_script("return getComputedStyle(document.querySelector('.vt-submit')).backgroundColor")
@@ -385,7 +385,7 @@ def test_pages_fit_desktop_and_mobile_widths_without_horizontal_overflow(servers
 
     ARTIFACTS.mkdir(exist_ok=True)
     browser.set_window_size(width, 900)
-    product = servers.engine.search(SearchRequest(q="dress", limit=1), record=False).hits[0].id
+    product = servers.service.search(SearchRequest(q="dress", limit=1), record=False).hits[0].id
     try:
         pages = {
             "home": f"{servers.shop}/",
