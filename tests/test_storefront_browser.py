@@ -138,10 +138,11 @@ def _css(selector: str):
     return lambda driver: driver.find_elements(By.CSS_SELECTOR, selector) or False
 
 
-def _cards(browser, scope: str = "") -> list:
+def _cards(browser, scope: str = ".vt-results") -> list:
+    """The hits of the results page (not the shop's "recently viewed" cards)."""
     from selenium.webdriver.common.by import By
 
-    return browser.find_elements(By.CSS_SELECTOR, f"{scope} .vt-grid .vt-card".strip())
+    return browser.find_elements(By.CSS_SELECTOR, f"{scope} .vt-grid .vt-card")
 
 
 def _events_of(service: SearchService, visitor: str, kind: str, timeout: float = 10) -> list:
@@ -256,7 +257,7 @@ def test_clicking_a_result_records_a_click_with_its_search_id_and_position(serve
     _fresh_visitor(browser, f"{servers.shop}/?q=shirt")
     _wait(browser, lambda d: len(_cards(d)) >= 3)
     visitor = browser.execute_script("return Vitrine.visitorId")
-    search_id = browser.find_element(By.CSS_SELECTOR, ".vt-grid").get_attribute("data-search-id")
+    search_id = browser.find_element(By.CSS_SELECTOR, ".vt-results .vt-grid").get_attribute("data-search-id")
     card = _cards(browser)[2]
     product_id = card.get_attribute("data-id")
     card.find_element(By.CSS_SELECTOR, "a.vt-card-link").click()
