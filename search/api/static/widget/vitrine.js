@@ -23,7 +23,7 @@
     locale: ds.locale || document.documentElement.lang || "en",
     size: ds.size || "",
     pageSize: parseInt(ds.pageSize || "24", 10),
-    debounce: parseInt(ds.debounce || "40", 10),
+    debounce: parseInt(ds.debounce || "20", 10),
     explain: ds.explain === "true",
     compare: ds.compare === "true",
     placeholder: ds.placeholder || "Search products",
