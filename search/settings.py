@@ -183,6 +183,8 @@ class ServerSettings(BaseModel):
     admin_key: str | None = None
     # Storefront widgets call /search and /suggest from the shop's own domain.
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # The demo shop pages (/, /shop/...): on for `vitrine demo`, off for a production API.
+    demo_shop: bool = False
 
 
 class Settings(BaseSettings):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,9 +16,12 @@ from search.api import (
     routes_merchandising,
     routes_reports,
     routes_search,
+    routes_storefront,
     routes_synonyms,
     routes_visitors,
 )
+from search.api.docs_offline import mount_offline_docs
+from search.api.strict_query import reject_unknown_query_params
 from search.service import SearchService
 from search.settings import Settings
 
@@ -79,21 +82,26 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         version="0.1.0",
         summary="Site search for online shops: hybrid BM25 + semantic search, explainable ranking.",
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets below, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["content-type", "x-personalize"],
+        allow_headers=["content-type", "x-personalize", "authorization"],
     )
 
     app.add_middleware(RequestLog)
-    app.include_router(routes_search.router)
+    strict_query = [Depends(reject_unknown_query_params)]
+    app.include_router(routes_search.router, dependencies=strict_query)
     app.include_router(routes_catalog.router)
-    app.include_router(routes_visitors.router)
+    app.include_router(routes_visitors.router, dependencies=strict_query)
     app.include_router(routes_reports.router)
     app.include_router(routes_synonyms.router)
     app.include_router(routes_merchandising.router)
     app.include_router(routes_merchandising.pages)
+    mount_offline_docs(app)
+    routes_storefront.mount(app, settings)
     return app

@@ -27,8 +27,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.server.port = args.port
     if args.admin_key:
         settings.server.admin_key = args.admin_key
+    if getattr(args, "demo_shop", False):
+        settings.server.demo_shop = True
     app = create_app(settings)
-    print(f"Vitrine serving {settings.index_dir} on http://{settings.server.host}:{settings.server.port} (API docs at /docs)")
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    shop = f"demo shop at {url}/, " if settings.server.demo_shop else ""
+    print(f"Vitrine serving {settings.index_dir} on {url} ({shop}API docs at {url}/docs, widget at {url}/widget/vitrine.js)")
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=settings.log_level, access_log=False)
     return 0
 
@@ -58,6 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     args.host = args.host or None
+    args.demo_shop = True
     return cmd_serve(args)
 
 
