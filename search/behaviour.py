@@ -131,6 +131,9 @@ class Event(BaseModel):
 
     type: EventType
     visitor_id: str = Field(min_length=1, max_length=200)
+    # Optional, unique per visitor: a batch sent again (after a timeout or a 503) with the same
+    # event ids is not counted twice.
+    event_id: str | None = Field(default=None, min_length=1, max_length=100)
     session_id: str | None = Field(default=None, max_length=200)
     product_id: str | None = Field(default=None, max_length=200)
     variant_sku: str | None = Field(default=None, max_length=200)

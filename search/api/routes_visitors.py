@@ -23,6 +23,8 @@ class EventsAccepted(BaseModel):
     rejected: list[Rejected]
     # Kept, but about products the index does not know: check the ids the storefront sends.
     unknown_products: list[str]
+    # Events already stored with the same visitor_id and event_id (a retried batch).
+    duplicates: int = 0
 
 
 class Products(BaseModel):
@@ -56,8 +58,10 @@ def post_events(
     if len(events) > MAX_BATCH:
         raise HTTPException(413, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
     result = service.visitors.ingest(events)
-    payload = EventsAccepted(accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products)
-    if events and result.accepted == 0:
+    payload = EventsAccepted(
+        accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products, duplicates=result.duplicates
+    )
+    if events and result.accepted == 0 and result.duplicates == 0:
         reasons = "; ".join(f"#{r.index}: {r.reason}" for r in result.rejected[:5])
         return problem_response(422, f"no valid event in the batch ({reasons})", "/events", extra=payload.model_dump())
     return payload

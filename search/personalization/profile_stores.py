@@ -72,7 +72,8 @@ class SQLiteProfileStore:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a full disk may have rolled it back already
+                    self._db.execute("ROLLBACK")
                 raise
 
     def delete(self, visitor_id: str) -> bool:
