@@ -128,6 +128,18 @@ class EventLog:
         with self._lock:
             return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
 
+    def trace_of(self, visitor_id: str) -> tuple[set[str], set[str]]:
+        """The session ids and query texts of a visitor's events (for erasure)."""
+        with self._lock:
+            rows = self._db.execute("SELECT session_id, query FROM events WHERE visitor_id = ?", (visitor_id,)).fetchall()
+        return {s for s, _ in rows if s}, {q for _, q in rows if q}
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it: deleted rows leave no old page
+        copies behind (erasure)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def purge(self, before: float) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM events WHERE ts < ?", (before,)).rowcount
