@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 KEY = "schema-admin-key"
@@ -35,8 +35,8 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedd
     target = tmp_path_factory.mktemp("schema") / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     app_settings = Settings(index_dir=target, server={"admin_key": KEY})
-    engine = SearchEngine(target, app_settings, embedder=embedder)
-    app = create_app(app_settings, engine=engine)
+    engine = SearchService.open(target, app_settings, embedder=embedder)
+    app = create_app(app_settings, service=engine)
     with TestClient(app):  # runs the lifespan (warm-up, watcher) like a real server
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
     engine.close()

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from indexer import format as fmt
-from indexer.store import ProductStore
+from indexer.product_store import ProductStore
 
 KEY = "writers-key"
 ROOT = Path(__file__).resolve().parents[1]

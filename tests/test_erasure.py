@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
-from synonyms.store import Kind, Status, Synonym
+from synonyms.synonym_store import Kind, Status, Synonym
 
 VISITOR = "erase-me-8841"
 SESSION = "sess-erase-7730"
@@ -30,10 +30,10 @@ PRIVATE = ("zqxv privatequery", "zzpriv sessiononly", "zzpriv fromevent")
 
 
 @pytest.fixture
-def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient]]:
+def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchService, TestClient]]:
     settings = Settings(index_dir=mutable_index_dir)
-    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
-    with TestClient(create_app(settings, engine=engine)) as client:
+    engine = SearchService.open(mutable_index_dir, settings, embedder=embedder)
+    with TestClient(create_app(settings, service=engine)) as client:
         yield engine, client
     engine.close()
 

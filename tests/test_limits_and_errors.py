@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from indexer.embedding import Embedder
 from search.analytics.reports import safe_cell
 from search.api.app import create_app
-from search.engine import SearchEngine
 from search.models import SearchRequest
+from search.service import SearchService
 from search.settings import Settings
 
 KEY = "limits-admin-key"
@@ -33,14 +33,14 @@ ADMIN = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient]]:
+def live(tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchService, TestClient]]:
     import shutil
 
     target = tmp_path_factory.mktemp("limits") / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     settings = Settings(index_dir=target, server={"admin_key": KEY}, limits={"max_body_bytes": 64 * 1024})
-    engine = SearchEngine(target, settings, embedder=embedder)
-    with TestClient(create_app(settings, engine=engine), headers=ADMIN) as client:
+    engine = SearchService.open(target, settings, embedder=embedder)
+    with TestClient(create_app(settings, service=engine), headers=ADMIN) as client:
         yield engine, client
     engine.close()
 
@@ -182,8 +182,8 @@ def test_event_batch_over_the_limit_gives_413(client) -> None:
 
 def test_stock_and_price_batches_over_the_limit_give_413(live) -> None:
     engine, _ = live
-    settings = Settings(index_dir=engine.index_dir, server={"admin_key": KEY})
-    with TestClient(create_app(settings, engine=engine), headers=ADMIN) as big:
+    settings = Settings(index_dir=engine.settings.index_dir, server={"admin_key": KEY})
+    with TestClient(create_app(settings, service=engine), headers=ADMIN) as big:
         items = [{"sku": f"s{i}", "stock": 1} for i in range(10_001)]
         _problem(big.patch("/catalog/stock", json=items), 413)
         prices = [{"sku": f"s{i}", "price": 1.0} for i in range(10_001)]

@@ -24,21 +24,21 @@ from fastapi.testclient import TestClient
 from search.api.app import create_app
 from search.api.limits import TokenBucket
 from search.api.security import ConfigurationError, issue_session, valid_session
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 ADMIN = "admin-key-\u00e9t\u00e9"  # a non-ASCII key works, sent as raw UTF-8 bytes
 SEARCH = "search-key-123"
 
 
-def _client(engine: SearchEngine, index_dir: Path, **server) -> TestClient:
+def _client(service: SearchService, index_dir: Path, **server) -> TestClient:
     settings = Settings(index_dir=index_dir, server=server)
-    return TestClient(create_app(settings, engine=engine))
+    return TestClient(create_app(settings, service=service))
 
 
 @pytest.fixture(scope="module")
-def client(engine: SearchEngine, index_dir: Path) -> Iterator[TestClient]:
-    with _client(engine, index_dir, admin_key=ADMIN, search_key=SEARCH) as client:
+def client(service: SearchService, index_dir: Path) -> Iterator[TestClient]:
+    with _client(service, index_dir, admin_key=ADMIN, search_key=SEARCH) as client:
         yield client
 
 
@@ -104,21 +104,21 @@ def test_non_ascii_keys_and_cookies_get_401_never_500(client, headers) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_without_a_search_key_public_routes_are_open_and_admin_routes_are_not(engine, index_dir) -> None:
-    with _client(engine, index_dir, admin_key=ADMIN) as client:
+def test_without_a_search_key_public_routes_are_open_and_admin_routes_are_not(service, index_dir) -> None:
+    with _client(service, index_dir, admin_key=ADMIN) as client:
         assert client.get("/search", params={"q": "dress"}).status_code == 200
         assert client.get("/reports/top").status_code == 401
         assert client.get("/health").json()["mode"] == "protected"
 
 
-def test_only_a_search_key_keeps_admin_routes_closed(engine, index_dir) -> None:
-    with _client(engine, index_dir, search_key=SEARCH) as client:
+def test_only_a_search_key_keeps_admin_routes_closed(service, index_dir) -> None:
+    with _client(service, index_dir, search_key=SEARCH) as client:
         assert client.get("/reports/top", headers=_bearer(SEARCH)).status_code == 403
         assert client.get("/reports/top").status_code == 403
 
 
-def test_no_key_is_development_mode_said_in_health_and_in_the_log(engine, index_dir, capsys) -> None:
-    with _client(engine, index_dir) as client:
+def test_no_key_is_development_mode_said_in_health_and_in_the_log(service, index_dir, capsys) -> None:
+    with _client(service, index_dir) as client:
         assert client.get("/health").json()["mode"] == "development"
         assert client.get("/reports/top").status_code == 200
     assert "DEVELOPMENT MODE" in capsys.readouterr().err
@@ -142,12 +142,12 @@ def test_production_refuses_to_start_unsafe(index_dir, monkeypatch, server, need
         create_app(Settings(index_dir=index_dir, server=server))
 
 
-def test_production_starts_with_a_key_and_explicit_origins(engine, index_dir, monkeypatch) -> None:
+def test_production_starts_with_a_key_and_explicit_origins(service, index_dir, monkeypatch) -> None:
     monkeypatch.setenv("VITRINE_ENV", "production")
     monkeypatch.setenv("VITRINE_SERVER__CORS_ORIGINS", "https://shop.example, https://www.shop.example")
     settings = Settings(index_dir=index_dir, server={"admin_key": ADMIN})
     assert settings.server.cors_origins == ["https://shop.example", "https://www.shop.example"]
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_app(settings, service=service)) as client:
         allowed = client.options("/search", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"})
         assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
         other = client.options("/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
@@ -171,8 +171,8 @@ def test_admin_page_shows_a_post_login_form_and_no_key_in_urls(client) -> None:
     assert response.status_code == 200 and "set-cookie" not in response.headers
 
 
-def test_login_issues_a_signed_expiring_cookie_that_is_not_the_key(engine, index_dir) -> None:
-    with _client(engine, index_dir, admin_key=ADMIN, search_key=SEARCH) as client:
+def test_login_issues_a_signed_expiring_cookie_that_is_not_the_key(service, index_dir) -> None:
+    with _client(service, index_dir, admin_key=ADMIN, search_key=SEARCH) as client:
         wrong = client.post("/admin/login", data={"key": "guess", "next": "/admin"}, follow_redirects=False)
         assert wrong.status_code == 401 and "Wrong admin key" in wrong.text
         response = client.post("/admin/login", data={"key": ADMIN, "next": "/admin/synonyms"}, follow_redirects=False)
@@ -211,9 +211,9 @@ def test_sessions_expire_and_die_with_the_key(index_dir) -> None:
 # ---- rate limits --------------------------------------------------------------------------
 
 
-def test_public_routes_are_rate_limited_per_client_with_retry_after(engine, index_dir) -> None:
+def test_public_routes_are_rate_limited_per_client_with_retry_after(service, index_dir) -> None:
     settings = Settings(index_dir=index_dir, limits={"per_client_per_second": 0.01, "burst": 3})
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_app(settings, service=service)) as client:
         statuses = [client.get("/suggest", params={"q": "dr"}).status_code for _ in range(5)]
         assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
         limited = client.get("/suggest", params={"q": "dr"})
@@ -224,17 +224,17 @@ def test_public_routes_are_rate_limited_per_client_with_retry_after(engine, inde
         assert client.get("/health").status_code == 200
 
 
-def test_one_key_is_rate_limited_across_clients(engine, index_dir) -> None:
+def test_one_key_is_rate_limited_across_clients(service, index_dir) -> None:
     settings = Settings(index_dir=index_dir, server={"search_key": SEARCH},
                         limits={"per_client_per_second": 0, "per_key_per_second": 0.01, "burst": 1})
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_app(settings, service=service)) as client:
         statuses = [client.get("/suggest", params={"q": "dr"}, headers=_bearer(SEARCH)).status_code for _ in range(15)]
         assert statuses[:10] == [200] * 10 and statuses[-1] == 429
 
 
-def test_wrong_keys_and_logins_are_rate_limited(engine, index_dir) -> None:
+def test_wrong_keys_and_logins_are_rate_limited(service, index_dir) -> None:
     settings = Settings(index_dir=index_dir, server={"admin_key": ADMIN}, limits={"logins_per_minute": 5})
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_app(settings, service=service)) as client:
         statuses = [client.get("/reports/top", headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(8)]
         assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
         # The login form shares the bucket: even the right key waits now.

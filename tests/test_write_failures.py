@@ -23,17 +23,17 @@ from fastapi.testclient import TestClient
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
-from search.engine import SearchEngine
+from search.service import SearchService
 from search.settings import Settings
 
 UNLIMITED = 1_073_741_823
 
 
 @pytest.fixture
-def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchEngine, TestClient]]:
+def live(mutable_index_dir: Path, embedder: Embedder) -> Iterator[tuple[SearchService, TestClient]]:
     settings = Settings(index_dir=mutable_index_dir)
-    engine = SearchEngine(mutable_index_dir, settings, embedder=embedder)
-    with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
+    engine = SearchService.open(mutable_index_dir, settings, embedder=embedder)
+    with TestClient(create_app(settings, service=engine), raise_server_exceptions=False) as client:
         yield engine, client
     engine.close()
 
@@ -87,12 +87,12 @@ def test_full_event_store_gives_503_and_stores_nothing(live, sample_products) ->
 
 def test_full_catalog_store_gives_503_and_the_product_does_not_half_exist(live) -> None:
     engine, client = live
-    seq = engine.snapshot.store.last_seq()
+    seq = engine.engine.snapshot.store.last_seq()
     _full(engine.updater.store._db)
     products = [{"id": f"full-p{i}", "title": f"Disk full test product {i} " + "lorem ipsum " * 50} for i in range(200)]
     _assert_503(client.put("/catalog/products", json=products))
     engine.updater.store._db.execute(f"PRAGMA max_page_count = {UNLIMITED}")
-    assert engine.snapshot.store.last_seq() == seq
+    assert engine.engine.snapshot.store.last_seq() == seq
     assert client.get("/products/full-p0").status_code == 404
     # And the same request succeeds once there is room.
     assert client.put("/catalog/products", json=products[:2]).status_code == 200
