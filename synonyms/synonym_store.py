@@ -295,9 +295,16 @@ class SynonymStore:
             if not text:
                 return text
             data = json.loads(text)
-            evidence = data.get("evidence", data) if isinstance(data, dict) else None
-            if isinstance(evidence, dict) and isinstance(evidence.get("queries"), list):
-                evidence["queries"] = [q for q in evidence["queries"] if q not in queries]
+            # "queries" lists sit at any depth (evidence per generator: {"semantic": {"queries": ...}}).
+            stack = [data]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, dict):
+                    if isinstance(item.get("queries"), list):
+                        item["queries"] = [q for q in item["queries"] if q not in queries]
+                    stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
             return json.dumps(data)
 
         changed = 0
