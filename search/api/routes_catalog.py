@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from indexer.catalog import MAX_PRICE, MAX_STOCK, Product
 from search.api.deps import AdminDep, ServiceDep
@@ -22,8 +22,15 @@ MAX_BATCH = 10_000
 class StockUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: str = Field(min_length=1, max_length=200)
-    # Strict: `"stock": false` or `"stock": "3"` is a client bug worth hearing about.
-    stock: int = Field(ge=0, le=MAX_STOCK, strict=True)
+    stock: int = Field(ge=0, le=MAX_STOCK)
+
+    @field_validator("stock", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        # `"stock": false` or `"stock": "3"` is a client bug worth hearing about; 3.0 is a number.
+        if isinstance(value, bool | str):
+            raise ValueError("stock is a whole number of items")
+        return value
 
 
 class PriceUpdate(BaseModel):
