@@ -19,6 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CATALOG_FORMAT_VERSION = 1
+# Sane ranges: beyond them a value is a bug in the feed (or an attack), and SQLite integers
+# and float32 fast fields could not hold it faithfully anyway.
+MAX_STOCK = 1_000_000_000
+MAX_PRICE = 1e12
 
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_TAG = re.compile(r"</?(p|br|li|ul|ol|div|h[1-6]|tr|td|table)\b[^>]*>", re.IGNORECASE)
@@ -44,8 +48,15 @@ class Variant(BaseModel):
     sku: str = Field(min_length=1)
     size: str | None = None
     colour: str | None = None
-    stock: int = Field(default=0, ge=0)
-    price: float | None = Field(default=None, ge=0)
+    stock: int = Field(default=0, ge=0, le=MAX_STOCK)
+    price: float | None = Field(default=None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+
+    @field_validator("stock", mode="before")
+    @classmethod
+    def _stock_is_a_count(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("stock is a count of items, not true/false")
+        return value
 
     @field_validator("sku", "size", "colour", mode="before")
     @classmethod
@@ -71,11 +82,11 @@ class Product(BaseModel):
     brand: str | None = None
     categories: list[str] = Field(default_factory=list)
     attributes: dict[str, str] = Field(default_factory=dict)
-    price: float | None = Field(default=None, ge=0)
-    margin: float | None = None
+    price: float | None = Field(default=None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    margin: float | None = Field(default=None, allow_inf_nan=False)
     rating: float | None = Field(default=None, ge=0, le=5)
-    review_count: int | None = Field(default=None, ge=0)
-    popularity: float | None = Field(default=None, ge=0)
+    review_count: int | None = Field(default=None, ge=0, le=2**53)
+    popularity: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     url: str | None = None
     image: str | None = None
     created_at: datetime | None = None

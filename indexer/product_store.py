@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,9 +156,24 @@ class ProductStore:
 
     # ---- incremental writes (each call is one transaction) --------------------------------
 
-    def transaction(self) -> sqlite3.Connection:
-        """`with store.transaction():` groups writes; the change log commits with the data."""
-        return self._db
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """`with store.transaction():` one write transaction; the change log commits with the data.
+
+        BEGIN IMMEDIATE takes SQLite's write lock before the first read, so writers in other
+        processes wait their turn (up to the busy timeout) instead of reading the same next
+        ordinal and colliding on `products.ord`. Everything written inside commits or none of it."""
+        if self._db.in_transaction:  # nested: the outer transaction decides
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may already have rolled back (disk full)
+                self._db.rollback()
+            raise
+        self._db.commit()
 
     def add_product(self, ord_: int, product: Product, passage_hash: str, vector: np.ndarray | None) -> None:
         self._db.execute(

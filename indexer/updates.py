@@ -102,22 +102,21 @@ class CatalogUpdater:
         passages = [passage(p, self.config.description_chars) for p in products]
         hashes = [hashlib.sha256(t.encode()).hexdigest() for t in passages]
         with self._lock:
+            # A first look outside the write lock: embedding is the slow part and needs no lock.
             existing = {p.id: self.store.live_row(p.id) for p in products}
             need = [i for i, p in enumerate(products) if _needs_vector(existing[p.id], hashes[i])]
-            vectors = {}
-            if need:
-                cache = EmbeddingCache(self.index_dir / fmt.EMBEDDING_CACHE_FILE, self.embedder.model_id)
-                try:
-                    encoded, summary.embedded = embed_with_cache(self.embedder, cache, [passages[i] for i in need])
-                finally:
-                    cache.close()
-                vectors = {i: encoded[j] for j, i in enumerate(need)}
+            vectors = self._embed(passages, need, summary)
             documents: list[tuple[str, Product, int]] = []
             with self.store.transaction():
+                # Again under the write lock: another process may have written these products
+                # since; what is stored now decides (no lost update, no duplicate ordinal).
+                existing = {p.id: self.store.live_row(p.id) for p in products}
+                late = [i for i, p in enumerate(products) if _needs_vector(existing[p.id], hashes[i]) and i not in vectors]
+                vectors.update(self._embed(passages, late, summary))
                 next_ord = self.store.next_ord()
                 for i, product in enumerate(products):
                     row = existing[product.id]
-                    if row is not None and i not in vectors:
+                    if row is not None and not _needs_vector(row, hashes[i]):
                         self.store.replace_product(row.ord, product)
                         documents.append((product.id, product, row.ord))
                         summary.updated += 1
@@ -133,6 +132,17 @@ class CatalogUpdater:
                 self._write_text_index(documents, deleted=[])
         log.info("products upserted", added=summary.added, updated=summary.updated, embedded=summary.embedded)
         return summary
+
+    def _embed(self, passages: list[str], which: list[int], summary: UpsertSummary) -> dict[int, Any]:
+        if not which:
+            return {}
+        cache = EmbeddingCache(self.index_dir / fmt.EMBEDDING_CACHE_FILE, self.embedder.model_id)
+        try:
+            encoded, embedded = embed_with_cache(self.embedder, cache, [passages[i] for i in which])
+        finally:
+            cache.close()
+        summary.embedded += embedded
+        return {i: encoded[j] for j, i in enumerate(which)}
 
     def delete(self, product_ids: Sequence[str]) -> list[str]:
         """Delete products; returns the ids that were not found."""

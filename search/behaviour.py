@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 MAX_BATCH = 1000
 # Client clocks drift; an event from further in the future than this is refused.
 MAX_CLOCK_SKEW_SECONDS = 300
+# An order worth more than this is a unit mistake or an attack, not revenue to report.
+MAX_ORDER_VALUE = 1e9
 
 
 class EventType(StrEnum):
@@ -129,6 +131,9 @@ class Event(BaseModel):
 
     type: EventType
     visitor_id: str = Field(min_length=1, max_length=200)
+    # Optional, unique per visitor: a batch sent again (after a timeout or a 503) with the same
+    # event ids is not counted twice.
+    event_id: str | None = Field(default=None, min_length=1, max_length=100)
     session_id: str | None = Field(default=None, max_length=200)
     product_id: str | None = Field(default=None, max_length=200)
     variant_sku: str | None = Field(default=None, max_length=200)
@@ -136,10 +141,10 @@ class Event(BaseModel):
     position: int | None = Field(default=None, ge=0, le=10_000)
     query: str | None = Field(default=None, max_length=1000)
     # Unix seconds; when absent, the time the event arrived.
-    ts: float | None = None
+    ts: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     context: EventContext | None = None
     # Order value of a purchase (revenue per search in the reports).
-    value: float | None = Field(default=None, ge=0)
+    value: float | None = Field(default=None, ge=0, le=MAX_ORDER_VALUE, allow_inf_nan=False)
 
     @field_validator("product_id", "variant_sku", "session_id", "search_id", mode="before")
     @classmethod

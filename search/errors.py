@@ -1,7 +1,9 @@
 """Vitrine's own error types. The core raises these; the HTTP edge maps each class once to a
-status code and a problem+json body, the CLI to a message and an exit code.
+status code and a problem+json body (search/api/problems.py), the CLI to a message and an
+exit code.
 
-Each carries a message a person can act on (what was wrong, and what to do instead).
+Each carries a message a person can act on (what was wrong, and what to do instead), and
+`retry_after` when trying again later may succeed (a full disk, a busy store).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ class VitrineError(Exception):
     """Base of every error Vitrine raises on purpose."""
 
     status = 500
+    title = "Vitrine error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 class InvalidInput(VitrineError, ValueError):
@@ -37,10 +41,26 @@ class Conflict(VitrineError):
     status = 409
 
 
+class LimitExceeded(VitrineError):
+    """A batch, a body or a page is larger than this server accepts."""
+
+    status = 413
+
+
+class RateLimited(VitrineError):
+    """Too many requests from one client or with one key; try again after `retry_after`."""
+
+    status = 429
+
+
 class Unavailable(VitrineError):
-    """A store or the index cannot be reached right now; retrying later may work."""
+    """A store or the index cannot be reached or written right now (disk full, database locked,
+    Redis down); nothing was half-written, and retrying after `retry_after` seconds may work."""
 
     status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = 5.0) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class ConfigError(VitrineError):

@@ -49,8 +49,8 @@ class Filters(BaseModel):
     category: list[str] = Field(default_factory=list)
     colour: list[str] = Field(default_factory=list)
     size: list[str] = Field(default_factory=list)
-    price_min: float | None = Field(default=None, ge=0)
-    price_max: float | None = Field(default=None, ge=0)
+    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     in_stock: bool | None = None
 
     @model_validator(mode="after")

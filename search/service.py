@@ -29,6 +29,7 @@ from search.analytics.search_log import ANALYTICS_FILE, SearchLog
 from search.analytics.webhook import AbandonedSearchWebhook
 from search.behaviour import referrer_host
 from search.engine import SearchEngine
+from search.erasure import erase_visitor
 from search.merchandising.plan import MerchPlan, annotate
 from search.merchandising.service import Merchandising, impressions_from
 from search.merchandising.store import MERCHANDISING_FILE
@@ -200,10 +201,8 @@ class SearchService:
         return hits
 
     def erase_visitor(self, visitor_id: str) -> dict[str, int]:
-        """Right to erasure: the visitor's profile, events and searches."""
-        erased = self.visitors.erase(visitor_id)
-        erased["searches"] = self.search_log.delete_visitor(visitor_id)
-        return erased
+        """Right to erasure: everything kept about the visitor (see search/erasure.py)."""
+        return erase_visitor(self.visitors, self.search_log, self.synonyms if self._has_synonyms() else None, visitor_id)
 
     # ---- synonyms ------------------------------------------------------------------------------
 

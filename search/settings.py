@@ -7,12 +7,13 @@ VITRINE_INDEX__BACKEND=onnx.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from indexer.config import IndexConfig
 
@@ -179,12 +180,42 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     # How often a process looks for catalog changes written by others and for a new index.
     refresh_interval_seconds: float = Field(default=0.25, gt=0)
-    # Admin endpoints (catalog updates) require this key in the X-Admin-Key header when set.
+    # Admin endpoints need this key (`Authorization: Bearer <key>` or X-Admin-Key); it opens
+    # every route. Unset together with search_key: development mode (everything open, loudly).
     admin_key: str | None = None
-    # Storefront widgets call /search and /suggest from the shop's own domain.
-    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # When set, the public routes (search, suggest, events, products, similar, recent) need it
+    # or the admin key. It ships in storefront JavaScript, so it only opens public routes.
+    search_key: str | None = None
+    # Storefront widgets call /search and /suggest from the shop's own domain. A JSON list or
+    # comma-separated origins; "*" is refused in production.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # The demo shop pages (/, /shop/...): on for `vitrine demo`, off for a production API.
     demo_shop: bool = False
+    # Admin page sessions (signed cookie) last this long.
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
+class LimitSettings(BaseModel):
+    """What one request may ask for, checked before any work is done, and how often."""
+
+    # Request bodies above this many bytes are refused with 413 before being parsed.
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Requests per second per client (IP) on the public routes, with bursts of `burst`;
+    # 0 turns rate limiting off. Each key (search or admin) also gets `per_key_per_second`.
+    per_client_per_second: float = Field(default=50.0, ge=0)
+    per_key_per_second: float = Field(default=500.0, ge=0)
+    burst: int = Field(default=100, ge=1)
+    # Admin logins (page form and wrong keys) per client per minute: guessing a key is slow.
+    logins_per_minute: float = Field(default=10.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -198,6 +229,9 @@ class Settings(BaseSettings):
     stock: StockSettings = Field(default_factory=StockSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     synonyms: SynonymSettings = Field(default_factory=SynonymSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    # VITRINE_ENV=production refuses to start without an admin key or with CORS left at "*".
+    env: Literal["development", "production"] = "development"
     # Behavioural data (events, profiles, search log, synonyms). None: `<index_dir>/state`.
     data_dir: Path | None = None
     query_cache_size: int = Field(default=10_000, ge=0)

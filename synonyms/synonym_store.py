@@ -121,6 +121,7 @@ class SynonymStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS synonyms (
@@ -227,7 +228,8 @@ class SynonymStore:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a full disk may have rolled it back already
+                    self._db.execute("ROLLBACK")
                 raise
         return after
 
@@ -281,6 +283,51 @@ class SynonymStore:
         after = Synonym(**{**before.__dict__, "status": Status.pending, "decided_by": actor,
                            "decided_at": time.time(), "note": note})
         return self._write("reverted", actor, note, before, after)
+
+    def forget_queries(self, queries: set[str]) -> int:
+        """Erasure: remove these shopper queries from every entry's evidence and from the audit
+        trail's copies of it. The only change ever made to past audit rows: a visitor's right
+        to erasure outranks an unchanged history. Returns how many rows changed."""
+        if not queries:
+            return 0
+
+        def scrub(text: str | None) -> str | None:
+            if not text:
+                return text
+            data = json.loads(text)
+            # "queries" lists sit at any depth (evidence per generator: {"semantic": {"queries": ...}}).
+            stack = [data]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, dict):
+                    if isinstance(item.get("queries"), list):
+                        item["queries"] = [q for q in item["queries"] if q not in queries]
+                    stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
+            return json.dumps(data)
+
+        changed = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for id_, evidence in self._db.execute("SELECT id, evidence FROM synonyms").fetchall():
+                    new = scrub(evidence)
+                    if new != evidence and json.loads(new) != json.loads(evidence):
+                        self._db.execute("UPDATE synonyms SET evidence = ? WHERE id = ?", (new, id_))
+                        changed += 1
+                for seq, before, after in self._db.execute("SELECT seq, before, after FROM audit").fetchall():
+                    new_before, new_after = scrub(before), scrub(after)
+                    if (before and json.loads(new_before) != json.loads(before)) or (after and json.loads(new_after) != json.loads(after)):
+                        self._db.execute("UPDATE audit SET before = ?, after = ? WHERE seq = ?", (new_before, new_after, seq))
+                        changed += 1
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     def set_impact(self, synonym_id: int, impact: dict[str, Any]) -> None:
         with self._lock:

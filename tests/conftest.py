@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Rate limits are off unless a test turns them on (tests/test_security.py does): the suite
+# sends requests far faster than any shopper.
+os.environ.setdefault("VITRINE_LIMITS__PER_CLIENT_PER_SECOND", "0")
+os.environ.setdefault("VITRINE_LIMITS__PER_KEY_PER_SECOND", "0")
+os.environ.setdefault("VITRINE_LIMITS__LOGINS_PER_MINUTE", "0")
 
 from indexer.build import build_index  # noqa: E402
 from indexer.catalog import Product  # noqa: E402

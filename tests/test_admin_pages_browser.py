@@ -87,6 +87,15 @@ def browser() -> Iterator:
     driver.quit()
 
 
+def _log_in(driver, base: str, next_path: str = "/admin") -> None:
+    """The login form: the key is typed and POSTed, never put in a URL."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/admin/login?next={next_path}")
+    driver.find_element(By.NAME, "key").send_keys(KEY)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
 def _console_errors(driver) -> list[dict]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -98,8 +107,11 @@ def test_report_page_asks_for_the_key_then_shows_seeded_zero_result_queries(serv
     browser.get(f"{base}/admin")
     assert "Admin key" in browser.page_source  # no key yet: the login form
     browser.get_log("browser")  # the 401 of that page is expected; start clean
-    browser.get(f"{base}/admin/login?key={KEY}")
+    _log_in(browser, base)
     assert browser.current_url.endswith("/admin")
+    assert KEY not in browser.current_url
+    session = browser.get_cookie("vitrine_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and KEY not in session["value"]
     assert browser.title.startswith("Search reports")
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")
     by_query = {row.get_attribute("data-query"): row.text for row in rows}
@@ -118,7 +130,7 @@ def test_report_page_period_links_work(server, browser) -> None:
     from selenium.webdriver.common.by import By
 
     base, _engine = server
-    browser.get(f"{base}/admin/login?key={KEY}")
+    _log_in(browser, base)
     browser.find_element(By.LINK_TEXT, "24 hours").click()
     assert "since=24h" in browser.current_url
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")) == 4
@@ -133,7 +145,7 @@ def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None
     from synonyms.synonym_store import Status
 
     base, service = server
-    browser.get(f"{base}/admin/login?key={KEY}&next=/admin/synonyms")
+    _log_in(browser, base, "/admin/synonyms")
     assert browser.title.startswith("Synonyms")
     rows = {r.find_element(By.CSS_SELECTOR, "input.terms").get_attribute("value"): r
             for r in browser.find_elements(By.CSS_SELECTOR, "tr.synonym-row")}

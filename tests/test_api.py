@@ -84,8 +84,10 @@ def test_repeated_filter_parameters_are_alternatives(client) -> None:
 def test_invalid_parameter_gives_422_naming_the_field(client, params, field) -> None:
     response = client.get("/search", params=params)
     assert response.status_code == 422
-    detail = response.json()["detail"]
-    assert any(field in [str(part) for part in error["loc"]] for error in detail), detail
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert any(field in [str(part) for part in error["loc"]] for error in problem["errors"]), problem
+    assert field in problem["detail"]
 
 
 def test_unknown_post_field_is_rejected(client) -> None:

@@ -12,9 +12,11 @@ Properties checked:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,35 +49,56 @@ class CountingEmbedder(Embedder):
         return super().encode(texts, progress)
 
 
-def _start_build(catalog: Path, index_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "index", "build", "--catalog", str(catalog), "--index-dir", str(index_dir), "--quiet"],
-        cwd=ROOT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+# Upper bounds only (the waits below return as soon as their event happens); scale them on a
+# slow or shared machine with VITRINE_TEST_TIMEOUT_SCALE.
+TIMEOUT_SCALE = float(os.environ.get("VITRINE_TEST_TIMEOUT_SCALE", "1"))
+_EMBEDDED = re.compile(rb"embedding[^|\r\n]*\|[^|\r\n]*\|\s*([0-9]+)/")
 
 
-def _wait_for_partial_build(index_dir: Path, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not list((index_dir / "versions").glob(".building-*")):
-        assert process.poll() is None, "the build ended before it could be interrupted"
-        assert time.monotonic() < deadline, "the build never started writing"
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside the embedding phase
+class _Build:
+    """`vitrine index build` in a subprocess, with an event set once it has embedded products
+    (read from its progress bar on stderr): an interruption then lands inside the build, not
+    before it, however slow the machine."""
+
+    def __init__(self, catalog: Path, index_dir: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "search.cli", "index", "build", "--catalog", str(catalog), "--index-dir", str(index_dir)],
+            cwd=ROOT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.embedding = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        tail = b""
+        while chunk := os.read(self.process.stderr.fileno(), 4096):  # drain to the end: never block the build
+            tail = (tail + chunk)[-4096:]
+            if any(int(n) > 0 for n in _EMBEDDED.findall(tail)):
+                self.embedding.set()
+
+    def wait_until_embedding(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
+        while not self.embedding.wait(0.1):
+            assert self.process.poll() is None, "the build ended before it could be interrupted"
+            assert time.monotonic() < deadline, "the build never started embedding"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_build_interrupted_half_way_leaves_previous_index_serving(mutable_index_dir, tmp_path, embedder, sig) -> None:
     before = fmt.current_version_dir(mutable_index_dir)
     catalog = tmp_path / "bigger.jsonl"
-    write_catalog(catalog, 3000, seed=5)  # several seconds of embedding: time to interrupt it
-    process = _start_build(catalog, mutable_index_dir)
+    write_catalog(catalog, 3000, seed=5)  # many embedding batches: the signal lands in the middle
+    build = _Build(catalog, mutable_index_dir)
+    process = build.process
     try:
-        _wait_for_partial_build(mutable_index_dir, process)
+        build.wait_until_embedding()
+        assert list((mutable_index_dir / "versions").glob(".building-*")), "the build writes a partial version"
         process.send_signal(sig)
-        process.wait(timeout=60)
+        process.wait(timeout=300 * TIMEOUT_SCALE)  # an upper bound: returns when the build exits
     finally:
         if process.poll() is None:
             process.kill()

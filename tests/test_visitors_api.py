@@ -71,7 +71,7 @@ def test_events_batch_keeps_valid_events_and_rejects_each_bad_one_with_a_reason(
 def test_events_batch_limits_are_explained(client) -> None:
     too_many = [{"type": "search", "visitor_id": "v", "query": "x"}] * 1001
     response = client.post("/events", json={"events": too_many})
-    assert response.status_code == 422 and "at most 1000" in response.json()["detail"]
+    assert response.status_code == 413 and "at most 1000" in response.json()["detail"]
     response = client.post("/events", json={"events": "nope"})
     assert response.status_code == 422
     response = client.post("/events", json={"events": [{"type": "view"}]})

@@ -53,9 +53,17 @@ class EventLog:
             CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
             """
         )
+        # event_id (optional, from the client) makes a retried batch count once.
+        if "event_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(events)")}:
+            self._db.execute("ALTER TABLE events ADD COLUMN event_id TEXT")
+        self._db.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events(visitor_id, event_id) WHERE event_id IS NOT NULL"
+        )
         self._lock = threading.Lock()
 
-    def append(self, events: Sequence[tuple[Event, float]]) -> None:
+    def append(self, events: Sequence[tuple[Event, float]]) -> list[tuple[int, int]]:
+        """Store the events in one transaction; returns (position in `events`, row id) of those
+        stored: an event whose (visitor_id, event_id) is already stored is skipped."""
         rows = []
         for event, ts in events:
             context = event.context
@@ -64,17 +72,42 @@ class EventLog:
                 event.search_id, event.position, event.query, event.value,
                 context.traffic_source.value if context and context.traffic_source else None,
                 context.device.value if context and context.device else None,
-                context.referrer if context else None,
+                context.referrer if context else None, event.event_id,
             ))
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        placeholders = ", ".join("?" for _ in range(len(_COLUMNS) + 1))
+        sql = f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)}, event_id) VALUES ({placeholders})"
+        stored: list[tuple[int, int]] = []
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+                for position, row in enumerate(rows):
+                    cursor = self._db.execute(sql, row)
+                    if cursor.rowcount:
+                        stored.append((position, int(cursor.lastrowid or 0)))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK
+                # would raise and hide the real error.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
+        return stored
+
+    def remove(self, row_ids: Sequence[int]) -> int:
+        """Undo an append whose profile updates failed (the batch counts not at all)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = sum(
+                    self._db.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+                    for chunk in (list(row_ids[i : i + 500]) for i in range(0, len(row_ids), 500))
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return removed
 
     def of_visitor(self, visitor_id: str) -> list[LoggedEvent]:
         with self._lock:
@@ -94,6 +127,18 @@ class EventLog:
     def delete_visitor(self, visitor_id: str) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
+
+    def trace_of(self, visitor_id: str) -> tuple[set[str], set[str]]:
+        """The session ids and query texts of a visitor's events (for erasure)."""
+        with self._lock:
+            rows = self._db.execute("SELECT session_id, query FROM events WHERE visitor_id = ?", (visitor_id,)).fetchall()
+        return {s for s, _ in rows if s}, {q for _, q in rows if q}
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it: deleted rows leave no old page
+        copies behind (erasure)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def purge(self, before: float) -> int:
         with self._lock:

@@ -19,6 +19,7 @@ REPORTS = (
     "zero-results", "filtered-to-zero", "abandoned", "top", "low-ctr", "conversion", "zero-results-over-time",
 )
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_LATEST = 253402300799.0  # 9999-12-31T23:59:59Z, the last time datetime can show
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -29,18 +30,27 @@ def parse_time(value: str | None, now: float, default: float | None = None) -> f
     text = str(value).strip()
     relative = _RELATIVE.match(text)
     if relative:
-        return now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)]
+        return _in_range(now - float(relative.group(1)) * _UNIT_SECONDS[relative.group(2)], text)
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _in_range(seconds, text)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{text!r} is not a time: use 7d, 24h, 30m, 2w, 2026-11-01, 2026-11-01T12:00 or Unix seconds") from None
+        raise InvalidInput(f"{text[:50]!r} is not a time: use 7d, 24h, 30m, 2w, 2026-11-01, 2026-11-01T12:00 or Unix seconds") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def _in_range(seconds: float, text: str) -> float:
+    # NaN compares false with everything: it fails this check too.
+    if not 0 <= seconds <= _LATEST:
+        raise InvalidInput(f"{text[:50]!r} is outside 1970..9999: use 7d, 24h, an ISO date or Unix seconds")
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -257,11 +257,25 @@ def zero_results_over_time(
     return [{"day": label, "searches": n, "zero_results": z} for label, (n, z) in sorted(days.items())]
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (`=cmd|' /c calc'!A1`):
+# shoppers type the queries these reports list, so text cells are defused (OWASP's advice).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, prefixed with a quote; numbers unchanged."""
+    if isinstance(value, list):
+        value = "; ".join(map(str, value))
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("; ".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+            writer.writerow({k: safe_cell(v) for k, v in row.items()})
     return out.getvalue()

@@ -88,6 +88,8 @@ def connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows (erasure, retention) are overwritten with zeros, not just unlinked.
+    db.execute("PRAGMA secure_delete=ON")
     db.executescript(
         """
         CREATE TABLE IF NOT EXISTS searches (
@@ -224,6 +226,43 @@ class SearchLog:
     def purge(self, before: float) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM searches WHERE ts < ?", (before,)).rowcount
+
+    def trace_of(self, visitor_id: str) -> tuple[set[str], set[str]]:
+        """The session ids and query texts of a visitor's searches (for erasure)."""
+        with self._lock:
+            rows = self._db.execute("SELECT session_id, query FROM searches WHERE visitor_id = ?", (visitor_id,)).fetchall()
+        return {s for s, _ in rows if s}, {q for _, q in rows if q}
+
+    def delete_sessions(self, session_ids: set[str], visitor_id: str) -> tuple[int, set[str]]:
+        """Delete the searches of these sessions sent without a visitor id (or with this one);
+        returns how many and their query texts."""
+        if not session_ids:
+            return 0, set()
+        ids = sorted(session_ids)
+        marks = ",".join("?" * len(ids))
+        where = f"session_id IN ({marks}) AND (visitor_id IS NULL OR visitor_id = ?)"
+        with self._lock:
+            queries = {q for (q,) in self._db.execute(f"SELECT query FROM searches WHERE {where}", (*ids, visitor_id))}
+            deleted = self._db.execute(f"DELETE FROM searches WHERE {where}", (*ids, visitor_id)).rowcount
+        return deleted, queries
+
+    def searched_by_others(self, queries: set[str]) -> set[str]:
+        """Which of these query texts remain in the log (searched by someone else)."""
+        found: set[str] = set()
+        items = sorted(queries)
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            with self._lock:
+                found |= {q for (q,) in self._db.execute(
+                    f"SELECT DISTINCT query FROM searches WHERE query IN ({','.join('?' * len(chunk))})", chunk
+                )}
+        return found
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and empty it: deleted rows leave no old page
+        copies behind (erasure)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def count(self) -> int:
         with self._lock:

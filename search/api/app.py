@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from search.api import (
+    admin_login,
+    problems,
     routes_catalog,
     routes_merchandising,
     routes_reports,
@@ -21,6 +23,8 @@ from search.api import (
     routes_visitors,
 )
 from search.api.docs_offline import mount_offline_docs
+from search.api.limits import BodyGuard, RateLimiter
+from search.api.security import LoginRequired, authorize, check_configuration, openapi_security
 from search.api.strict_query import reject_unknown_query_params
 from search.service import SearchService
 from search.settings import Settings
@@ -50,10 +54,13 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            # The route's template (/visitors/{visitor_id}), never the path itself: access
+            # logs must not hold visitor ids, product ids or anything sent in a URL.
+            route = scope.get("route")
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=getattr(route, "path", None) or "(unmatched)",
                 status=status,
                 took_ms=round((time.perf_counter() - started) * 1000, 2),
             )
@@ -63,6 +70,8 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     """The HTTP API over a service (one is opened from `settings` when none is given; a given
     one stays open when the app stops: its owner closes it)."""
     settings = settings or (service.settings if service is not None else Settings())
+    # Refuses an unsafe production configuration before anything is opened.
+    check_configuration(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,13 +93,26 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         lifespan=lifespan,
         docs_url=None,  # served from packaged assets below, not from a CDN
         redoc_url=None,
+        # Keys and rate limits on every route (search.api.security decides which kind it is).
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.limits)
+    app.state.openapi_hooks = [openapi_security]
+    problems.install(app)
+
+    async def login_required(request: Request, _: Exception):
+        return admin_login.login_form(request.url.path)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    # Innermost: bodies are bounded (413) before routing or parsing.
+    app.add_middleware(BodyGuard, settings=settings.limits)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["content-type", "x-personalize", "authorization"],
+        expose_headers=["retry-after"],
     )
 
     app.add_middleware(RequestLog)
@@ -104,4 +126,5 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.include_router(routes_merchandising.pages)
     mount_offline_docs(app)
     routes_storefront.mount(app, settings)
+    app.include_router(admin_login.router)
     return app

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 
+from search.api import security
 from search.service import SearchService
 from search.settings import Settings
 
@@ -19,28 +19,13 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-ADMIN_COOKIE = "vitrine_admin"
-
-
-def is_admin(request: Request, key: str | None) -> bool:
-    expected = request.app.state.settings.server.admin_key
-    if not expected:
-        return True
-    for candidate in (key, request.cookies.get(ADMIN_COOKIE)):
-        if candidate and secrets.compare_digest(candidate, expected):
-            return True
-    return False
-
-
-def require_admin(
-    request: Request,
-    x_admin_key: Annotated[str | None, Header(description="Admin key (when the server sets one)")] = None,
-) -> None:
-    # Browsers on the admin pages send the key as a cookie set by /admin/login.
-    if not is_admin(request, x_admin_key):
+def require_admin(request: Request) -> None:
+    # The app-wide guard (search.api.security.authorize) has already checked keys and
+    # sessions; checking again keeps an admin router closed even if mounted without it.
+    if not security.is_admin(request):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "admin endpoint: send the server's admin key in the X-Admin-Key header",
+            "admin route: send the server's admin key as 'Authorization: Bearer <key>' (or X-Admin-Key)",
         )
 
 

@@ -6,12 +6,12 @@ with a 422 that names the item and the field, and nothing already stored changes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi import APIRouter, Body, HTTPException, Path, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from indexer.catalog import Product
+from indexer.catalog import MAX_PRICE, MAX_STOCK, Product
 from search.api.deps import AdminDep, ServiceDep
 
 router = APIRouter(prefix="/catalog", tags=["catalog admin"], dependencies=[AdminDep])
@@ -21,15 +21,23 @@ MAX_BATCH = 10_000
 
 class StockUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: str = Field(min_length=1)
-    stock: int = Field(ge=0)
+    sku: str = Field(min_length=1, max_length=200)
+    stock: int = Field(ge=0, le=MAX_STOCK)
+
+    @field_validator("stock", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        # `"stock": false` or `"stock": "3"` is a client bug worth hearing about; 3.0 is a number.
+        if isinstance(value, bool | str):
+            raise ValueError("stock is a whole number of items")
+        return value
 
 
 class PriceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: str | None = Field(default=None, min_length=1)
-    id: str | None = Field(default=None, min_length=1)
-    price: float = Field(ge=0)
+    sku: str | None = Field(default=None, min_length=1, max_length=200)
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    price: float = Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_key(self) -> PriceUpdate:
@@ -67,8 +75,11 @@ def upsert_products(service: ServiceDep, payload: Any = Body(..., description="P
     return {"added": summary.added, "updated": summary.updated, "embedded": summary.embedded}
 
 
+Batch = Body(max_length=MAX_BATCH, description=f"At most {MAX_BATCH} items per request")
+
+
 @router.patch("/stock")
-def update_stock(service: ServiceDep, updates: list[StockUpdate]) -> dict[str, Any]:
+def update_stock(service: ServiceDep, updates: Annotated[list[StockUpdate], Batch]) -> dict[str, Any]:
     """Set stock per variant SKU."""
     summary = service.updater.set_stock([(u.sku, u.stock) for u in updates])
     service.refresh()
@@ -76,7 +87,7 @@ def update_stock(service: ServiceDep, updates: list[StockUpdate]) -> dict[str, A
 
 
 @router.patch("/prices")
-def update_prices(service: ServiceDep, updates: list[PriceUpdate]) -> dict[str, Any]:
+def update_prices(service: ServiceDep, updates: Annotated[list[PriceUpdate], Batch]) -> dict[str, Any]:
     """Set prices per variant SKU or per product id."""
     by_sku = [(u.sku, u.price) for u in updates if u.sku]
     by_id = [(u.id, u.price) for u in updates if u.id]
@@ -92,7 +103,7 @@ def update_prices(service: ServiceDep, updates: list[PriceUpdate]) -> dict[str, 
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_product(service: ServiceDep, product_id: str) -> Response:
+def delete_product(service: ServiceDep, product_id: Annotated[str, Path(max_length=200)]) -> Response:
     missing = service.updater.delete([product_id])
     if missing:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")

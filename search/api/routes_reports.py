@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,15 +11,16 @@ from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
-    RedirectResponse,
     Response,
 )
 from fastapi.templating import Jinja2Templates
 
 from search.analytics.report_runner import REPORTS, Period
 from search.analytics.reports import to_csv
+from search.api.admin_login import login_form
 from search.api.charts import bar_chart, line_chart
-from search.api.deps import ADMIN_COOKIE, AdminDep, ServiceDep, is_admin
+from search.api.deps import AdminDep, ServiceDep
+from search.api.security import is_admin
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -51,7 +51,7 @@ def report(
     device: str | None = None,
     format: Literal["json", "csv"] = "json",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    min_searches: Annotated[int, Query(ge=1)] = 5,
+    min_searches: Annotated[int, Query(ge=1, le=1_000_000)] = 5,
 ) -> Response:
     """Search reports: zero-results, abandoned, top, low-ctr, conversion, zero-results-over-time."""
     if name not in REPORTS:
@@ -68,26 +68,9 @@ def report(
                          "segment": {k: v for k, v in segment.items() if v}, "rows": rows})
 
 
-@router.get("/admin/login", include_in_schema=False)
-def login(request: Request, key: str, next: str = "/admin") -> Response:
-    """Browsers cannot send headers on navigation: exchange the key for a cookie."""
-    if not is_admin(request, key):
-        raise HTTPException(401, "wrong admin key")
-    target = next if next.startswith("/admin") else "/admin"
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(ADMIN_COOKIE, key, httponly=True, samesite="strict")
-    return response
-
-
 def admin_page_guard(request: Request) -> Response | None:
-    if is_admin(request, request.headers.get("x-admin-key")):
-        return None
-    return HTMLResponse(
-        "<!doctype html><title>Vitrine admin</title><link rel='icon' href='data:,'><form action='/admin/login'>"
-        "<label>Admin key <input name='key' type='password'></label>"
-        f"<input type='hidden' name='next' value='{html.escape(request.url.path, quote=True)}'><button>Open</button></form>",
-        status_code=401,
-    )
+    # The app-wide guard already answers unauthenticated page requests with the login form.
+    return None if is_admin(request) else login_form(request.url.path)
 
 
 @router.get("/admin", response_class=HTMLResponse, include_in_schema=False)

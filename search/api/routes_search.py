@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.api.deps import ServiceDep
+from indexer.catalog import MAX_PRICE
+from search.api import security
+from search.api.deps import ServiceDep, SettingsDep
 from search.models import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
@@ -35,8 +37,8 @@ class SearchBody(BaseModel):
     category: list[str] | str | None = None
     colour: list[str] | str | None = None
     size: list[str] | str | None = None
-    price_min: float | None = Field(default=None, ge=0)
-    price_max: float | None = Field(default=None, ge=0)
+    price_min: float | None = Field(default=None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    price_max: float | None = Field(default=None, ge=0, le=MAX_PRICE, allow_inf_nan=False)
     in_stock: bool | None = None
     filters: Filters | None = None
     sort: Sort = Sort.relevance
@@ -87,8 +89,8 @@ def search_get(
     category: Annotated[list[str] | None, Query()] = None,
     colour: Annotated[list[str] | None, Query()] = None,
     size: Annotated[list[str] | None, Query(description="Only products with this size in stock")] = None,
-    price_min: Annotated[float | None, Query(ge=0)] = None,
-    price_max: Annotated[float | None, Query(ge=0)] = None,
+    price_min: Annotated[float | None, Query(ge=0, le=MAX_PRICE, allow_inf_nan=False)] = None,
+    price_max: Annotated[float | None, Query(ge=0, le=MAX_PRICE, allow_inf_nan=False)] = None,
     in_stock: bool | None = None,
     sort: Sort = Sort.relevance,
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 20,
@@ -152,7 +154,7 @@ def suggest(
 
 
 @router.get("/products/{product_id}", tags=["catalog"])
-def get_product(service: ServiceDep, product_id: str) -> dict[str, Any]:
+def get_product(service: ServiceDep, product_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
     """One product in catalog format v1, with its current stock state."""
     product = service.get_product(product_id)
     if product is None:
@@ -164,6 +166,6 @@ def get_product(service: ServiceDep, product_id: str) -> dict[str, Any]:
 
 
 @router.get("/health", tags=["operations"])
-def health(service: ServiceDep) -> dict[str, Any]:
-    """Index version and counts."""
-    return service.health()
+def health(service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
+    """Index version and counts; `mode` is \"development\" while no key protects the server."""
+    return {**service.health(), "mode": security.mode(settings)}

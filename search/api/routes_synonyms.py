@@ -7,7 +7,7 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,9 @@ from synonyms.generators import GENERATORS, suggest
 from synonyms.synonym_store import Kind, Status, SynonymError, export_solr, parse_solr, validate
 
 router = APIRouter(tags=["synonyms"])
+
+# Synonym ids are SQLite rowids: a larger number cannot name one (and overflows SQLite).
+SynonymId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _actor(request: Request, by: str | None) -> str:
@@ -122,7 +125,7 @@ async def import_synonyms(request: Request, service: ServiceDep, format: Literal
 
 
 @router.get("/synonyms/{synonym_id}", dependencies=[AdminDep])
-def get_synonym(service: ServiceDep, synonym_id: int) -> dict[str, Any]:
+def get_synonym(service: ServiceDep, synonym_id: SynonymId) -> dict[str, Any]:
     try:
         entry = service.synonyms.get(synonym_id)
     except NotFound as error:
@@ -131,7 +134,7 @@ def get_synonym(service: ServiceDep, synonym_id: int) -> dict[str, Any]:
 
 
 @router.post("/synonyms/{synonym_id}/approve", dependencies=[AdminDep])
-def approve(request: Request, service: ServiceDep, synonym_id: int, body: Approval | None = None) -> dict[str, Any]:
+def approve(request: Request, service: ServiceDep, synonym_id: SynonymId, body: Approval | None = None) -> dict[str, Any]:
     """Approve, optionally editing kind, terms or targets first."""
     body = body or Approval()
     return _decided(service, lambda: service.synonyms.approve(
@@ -139,14 +142,14 @@ def approve(request: Request, service: ServiceDep, synonym_id: int, body: Approv
 
 
 @router.post("/synonyms/{synonym_id}/reject", dependencies=[AdminDep])
-def reject(request: Request, service: ServiceDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
+def reject(request: Request, service: ServiceDep, synonym_id: SynonymId, body: Decision | None = None) -> dict[str, Any]:
     """Reject: the pair is never suggested again."""
     body = body or Decision()
     return _decided(service, lambda: service.synonyms.reject(synonym_id, _actor(request, body.by), body.note))
 
 
 @router.post("/synonyms/{synonym_id}/revert", dependencies=[AdminDep])
-def revert(request: Request, service: ServiceDep, synonym_id: int, body: Decision | None = None) -> dict[str, Any]:
+def revert(request: Request, service: ServiceDep, synonym_id: SynonymId, body: Decision | None = None) -> dict[str, Any]:
     """Undo the last decision (back to pending)."""
     body = body or Decision()
     return _decided(service, lambda: service.synonyms.revert(synonym_id, _actor(request, body.by), body.note))

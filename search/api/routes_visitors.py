@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
 from search.api.deps import AdminDep, ServiceDep
+from search.api.problems import problem_response
 from search.behaviour import MAX_BATCH, Rejected
 from search.errors import NotFound
 from search.models import Hit
 
 router = APIRouter()
+
+VisitorId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class EventsAccepted(BaseModel):
@@ -21,6 +23,8 @@ class EventsAccepted(BaseModel):
     rejected: list[Rejected]
     # Kept, but about products the index does not know: check the ids the storefront sends.
     unknown_products: list[str]
+    # Events already stored with the same visitor_id and event_id (a retried batch).
+    duplicates: int = 0
 
 
 class Products(BaseModel):
@@ -52,16 +56,19 @@ def post_events(
     if not isinstance(events, list):
         raise HTTPException(422, "send {\"events\": [...]}: a JSON object with a list of events")
     if len(events) > MAX_BATCH:
-        raise HTTPException(422, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
+        raise HTTPException(413, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
     result = service.visitors.ingest(events)
-    payload = EventsAccepted(accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products)
-    if events and result.accepted == 0:
-        return JSONResponse(status_code=422, content={"detail": "no valid event in the batch", **payload.model_dump()})
+    payload = EventsAccepted(
+        accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products, duplicates=result.duplicates
+    )
+    if events and result.accepted == 0 and result.duplicates == 0:
+        reasons = "; ".join(f"#{r.index}: {r.reason}" for r in result.rejected[:5])
+        return problem_response(422, f"no valid event in the batch ({reasons})", "/events", extra=payload.model_dump())
     return payload
 
 
 @router.get("/visitors/{visitor_id}/recent", response_model=Products, tags=["behaviour"])
-def recently_viewed(service: ServiceDep, visitor_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Products:
+def recently_viewed(service: ServiceDep, visitor_id: VisitorId, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Products:
     """Products the visitor viewed, most recent first (deleted products left out)."""
     return Products(products=service.recently_viewed(visitor_id, limit))
 
@@ -69,7 +76,7 @@ def recently_viewed(service: ServiceDep, visitor_id: str, limit: Annotated[int, 
 @router.get("/products/{product_id}/similar", response_model=Products, tags=["behaviour"])
 def similar(
     service: ServiceDep,
-    product_id: str,
+    product_id: Annotated[str, Path(max_length=200)],
     visitor_id: Annotated[str | None, Query(max_length=200)] = None,
     size: Annotated[list[str] | None, Query(description="Only products available in this size")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 12,
@@ -83,7 +90,7 @@ def similar(
 
 
 @router.delete("/visitors/{visitor_id}", tags=["behaviour"], dependencies=[AdminDep])
-def erase_visitor(service: ServiceDep, visitor_id: str) -> dict[str, Any]:
+def erase_visitor(service: ServiceDep, visitor_id: VisitorId) -> dict[str, Any]:
     """Right to erasure: the visitor's profile, every event they sent and their searches are deleted."""
     erased = service.erase_visitor(visitor_id)
     return {"visitor_id": visitor_id, "erased": erased}

@@ -35,6 +35,9 @@ class ProfileStore(Protocol):
     def purge(self, not_seen_since: float) -> int:
         """Delete profiles whose last activity is older than the given time; returns how many."""
 
+    def checkpoint(self) -> None:
+        """Make deletions final on disk (erasure)."""
+
     def close(self) -> None: ...
 
 
@@ -45,6 +48,7 @@ class SQLiteProfileStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # an erased profile is overwritten, not unlinked
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS profiles (visitor_id TEXT PRIMARY KEY, data TEXT NOT NULL, last_seen REAL NOT NULL)"
         )
@@ -72,12 +76,17 @@ class SQLiteProfileStore:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a full disk may have rolled it back already
+                    self._db.execute("ROLLBACK")
                 raise
 
     def delete(self, visitor_id: str) -> bool:
         with self._lock:
             return self._db.execute("DELETE FROM profiles WHERE visitor_id = ?", (visitor_id,)).rowcount > 0
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def purge(self, not_seen_since: float) -> int:
         with self._lock:
@@ -131,6 +140,9 @@ class RedisProfileStore:
 
     def purge(self, not_seen_since: float) -> int:
         return 0  # keys expire on their own after the retention period
+
+    def checkpoint(self) -> None:
+        return None  # Redis deletes at once; persistence files are Redis's own business
 
     def close(self) -> None:
         self._redis.close()

@@ -17,6 +17,7 @@ import structlog
 from search.analytics.event_log import EventLog
 from search.analytics.search_log import ANALYTICS_FILE
 from search.behaviour import Event, Rejected, parse_batch
+from search.errors import Unavailable
 from search.personalization.profile import (
     Affinities,
     affinities,
@@ -37,6 +38,8 @@ class IngestResult:
     rejected: list[Rejected] = field(default_factory=list)
     # Accepted (kept in the log) but about products the index does not know (yet).
     unknown_products: list[str] = field(default_factory=list)
+    # Already stored (same visitor_id and event_id): a retried batch, not counted again.
+    duplicates: int = 0
 
 
 class Visitors:
@@ -67,12 +70,34 @@ class Visitors:
             per_visitor[event.visitor_id].append((event, ts))
             if event.product_id and snapshot.product(event.product_id) is None:
                 unknown.add(event.product_id)
-        self.events.append(timed)
-        self.profiles.update({visitor: self._updater(items, snapshot) for visitor, items in per_visitor.items()})
+        # The batch and its profile updates commit together or not at all: events first (one
+        # transaction), then profiles (atomic per store); if profiles fail, the events go too.
+        stored = self.events.append(timed)
+        fresh: dict[str, list[tuple[Event, float]]] = defaultdict(list)
+        for position, _row in stored:
+            event, ts = timed[position]
+            fresh[event.visitor_id].append((event, ts))
+        try:
+            self.profiles.update({visitor: self._updater(items, snapshot) for visitor, items in fresh.items()})
+        except Exception as error:
+            self._undo([row for _, row in stored], error)
         self._forget(per_visitor)
         rejected.sort(key=lambda r: r.index)
-        log.info("events ingested", accepted=len(timed), rejected=len(rejected), visitors=len(per_visitor))
-        return IngestResult(accepted=len(timed), rejected=rejected, unknown_products=sorted(unknown))
+        duplicates = len(timed) - len(stored)
+        log.info("events ingested", accepted=len(stored), duplicates=duplicates, rejected=len(rejected), visitors=len(fresh))
+        return IngestResult(accepted=len(stored), rejected=rejected, unknown_products=sorted(unknown), duplicates=duplicates)
+
+    def _undo(self, row_ids: list[int], error: Exception) -> None:
+        try:
+            self.events.remove(row_ids)
+        except Exception as undo_error:
+            log.error("events kept without their profile update", events=len(row_ids), error=str(undo_error))
+            raise Unavailable(
+                f"the profile store failed ({error}) and the events could not be taken back: "
+                "resend the batch with event_id on each event so it counts once"
+            ) from error
+        raise Unavailable(f"the profile store cannot write right now ({error}); nothing of the batch was stored: "
+                          "send it again") from error
 
     def _updater(self, items: list[tuple[Event, float]], snapshot: Snapshot) -> Callable[[dict | None], dict]:
         personalization = self.settings.personalization
