@@ -178,7 +178,7 @@ def test_merchandising_page_creates_previews_and_edits_rules_profiles_and_experi
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, engine = server
-    browser.get(f"{base}/admin/login?key={KEY}&next=/admin/merchandising")
+    _log_in(browser, base, "/admin/merchandising")
     assert browser.title.startswith("Merchandising")
     ranked = [h.id for h in engine.search(SearchRequest(q="dress", limit=10), record=False).hits]
     target = ranked[6]
