@@ -231,6 +231,11 @@ def test_merchandising_page_creates_previews_and_edits_rules_profiles_and_experi
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.report-row")) == 2
     assert "too few" in browser.find_element(By.CSS_SELECTOR, ".report-warning").text
     browser.find_element(By.CSS_SELECTOR, "tr.experiment-row button[data-action=stop]").click()
-    WebDriverWait(browser, 10).until(lambda d: "stopped" in d.find_element(By.CSS_SELECTOR, "tr.experiment-row").text)
+    # The list is re-drawn after the stop: a row read mid-redraw is stale, so look again.
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "stopped" in d.find_element(By.CSS_SELECTOR, "tr.experiment-row").text
+    )
     assert engine.merchandising.store.running() is None
     assert _console_errors(browser) == []
