@@ -90,10 +90,13 @@ def browser() -> Iterator:
 def _log_in(driver, base: str, next_path: str = "/admin") -> None:
     """The login form: the key is typed and POSTed, never put in a URL."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{base}/admin/login?next={next_path}")
     driver.find_element(By.NAME, "key").send_keys(KEY)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # The form posts, then redirects: wait for the page it leads to (a busy machine is slow).
+    WebDriverWait(driver, 30).until(lambda d: "/admin/login" not in d.current_url)
 
 
 def _console_errors(driver) -> list[dict]:

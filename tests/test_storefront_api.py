@@ -53,7 +53,8 @@ def test_widget_files_are_served_and_weigh_under_30_kb_gzipped(client) -> None:
 def test_an_unknown_query_parameter_gets_a_422_that_names_it(client, path: str, unknown: str) -> None:
     response = client.get(path)
     assert response.status_code == 422
-    (error,) = response.json()["detail"]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    (error,) = response.json()["errors"]
     assert error["loc"] == ["query", unknown]
     assert f"unknown query parameter '{unknown}'" in error["msg"] and "limit" in error["msg"]
 
@@ -63,7 +64,7 @@ def test_paging_with_limit_and_offset_and_known_parameters_still_work(client) ->
     second = client.get("/search", params={"q": "shirt", "limit": 5, "offset": 5})
     assert first.status_code == second.status_code == 200
     assert not {h["id"] for h in first.json()["hits"]} & {h["id"] for h in second.json()["hits"]}
-    assert "paged with limit and offset" in client.get("/search?q=shirt&page=2").json()["detail"][0]["msg"]
+    assert "paged with limit and offset" in client.get("/search?q=shirt&page=2").json()["errors"][0]["msg"]
 
 
 def test_the_demo_shop_pages_exist_only_when_the_demo_shop_is_on(mutable_service, mutable_index_dir, client) -> None:

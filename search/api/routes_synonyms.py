@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -46,10 +47,14 @@ class NewSynonym(Decision):
     targets: list[str] = Field(default_factory=list, max_length=50)
 
 
+# The registered generators, as an enum so the OpenAPI schema lists the names it accepts.
+GeneratorName = StrEnum("GeneratorName", {name: name for name in GENERATORS})  # type: ignore[misc]
+
+
 class SuggestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     since: str = "30d"
-    generators: list[str] = Field(default_factory=lambda: list(GENERATORS))
+    generators: list[GeneratorName] = Field(default_factory=lambda: list(GeneratorName))  # type: ignore[valid-type]
 
 
 def _decided(service, call) -> dict[str, Any]:
@@ -87,7 +92,12 @@ def create_synonym(request: Request, service: ServiceDep, body: NewSynonym) -> d
     return _decided(service, lambda: service.synonyms.create(body.kind, body.terms, body.targets, _actor(request, body.by), body.note))
 
 
-@router.get("/synonyms/export", dependencies=[AdminDep])
+@router.get(
+    "/synonyms/export",
+    dependencies=[AdminDep],
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}},
+                     "description": "Solr synonyms.txt (format=solr) or a JSON list (format=json)"}},
+)
 def export(service: ServiceDep, format: Literal["solr", "json"] = "solr") -> Response:
     """Approved synonyms as a Solr synonyms.txt or JSON."""
     approved = service.synonyms.approved()

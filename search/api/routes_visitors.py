@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from search.api.deps import AdminDep, ServiceDep
 from search.api.problems import problem_response
@@ -31,6 +31,13 @@ class Products(BaseModel):
     products: list[Hit]
 
 
+class EventBatch(BaseModel):
+    """The envelope: a list of events, each validated on its own (so a bad one is named by its
+    index in `rejected` instead of failing the batch)."""
+
+    events: list[Any] = Field(description="events in Vitrine's shape or OpenSearch UBI's")
+
+
 @router.post(
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
@@ -41,7 +48,7 @@ class Products(BaseModel):
 def post_events(
     service: ServiceDep,
     body: Annotated[
-        dict[str, Any],
+        EventBatch,
         Body(
             examples=[{"events": [{"type": "click", "visitor_id": "v1", "product_id": "P1", "search_id": "abc", "position": 0}]}]
         ),
@@ -52,9 +59,7 @@ def post_events(
     Each event is validated on its own: invalid ones come back in `rejected` with their index
     and reason, the valid ones are kept.
     """
-    events = body.get("events")
-    if not isinstance(events, list):
-        raise HTTPException(422, "send {\"events\": [...]}: a JSON object with a list of events")
+    events = body.events
     if len(events) > MAX_BATCH:
         raise HTTPException(413, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
     result = service.visitors.ingest(events)
