@@ -52,6 +52,7 @@ from indexer.lexical import (
 from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
+from search.stages.filter import masks_at
 from search.stages.lexical import within
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
@@ -126,21 +127,7 @@ def restriction(
 def filter_masks_at(ctx: SearchContext, ords: np.ndarray, filters: Filters) -> dict[str, np.ndarray]:
     """Per active filter (and the sold-out rule), which of `ords` pass it."""
     s = ctx.snapshot
-    masks: dict[str, np.ndarray] = {}
-    for name in FACETS:
-        values = getattr(filters, name)
-        if values:
-            masks[name] = getattr(s, name).mask_at(values, ords)
-    if filters.price_min is not None or filters.price_max is not None:
-        price = s.price[ords]
-        ok = ~np.isnan(price)
-        if filters.price_min is not None:
-            ok &= price >= filters.price_min
-        if filters.price_max is not None:
-            ok &= price <= filters.price_max
-        masks["price"] = ok
-    if filters.in_stock is not None:
-        masks["in_stock"] = s.in_stock[ords] == filters.in_stock
+    masks = masks_at(s, ords, filters)  # the filters themselves: the filter stage's own masks
     if hides_sold_out(ctx):
         masks["sold_out"] = s.in_stock[ords].copy()
     hidden = hidden_ids(ctx)

@@ -18,6 +18,7 @@ import numpy as np
 
 from search.models import Filters, Mode
 from search.pipeline import Candidates, SearchContext, StageKind
+from search.snapshot import Snapshot
 from search.stages.lexical import words_contained
 
 # Partial matches (not every query word) whose words are counted, best BM25 first.
@@ -134,8 +135,11 @@ def membership(ctx: SearchContext, c: Candidates, passes: np.ndarray | None = No
 
 def filter_masks(ctx: SearchContext, c: Candidates, filters: Filters) -> dict[str, np.ndarray]:
     """One boolean mask over the candidates per active filter."""
-    s = ctx.snapshot
-    ords = c.ords
+    return masks_at(ctx.snapshot, c.ords, filters)
+
+
+def masks_at(s: Snapshot, ords: np.ndarray, filters: Filters) -> dict[str, np.ndarray]:
+    """Per active filter, which of the products `ords` pass it (values of one field OR)."""
     masks: dict[str, np.ndarray] = {}
     if filters.brand:
         masks["brand"] = s.brand.mask_at(filters.brand, ords)
