@@ -178,7 +178,9 @@ def run(
     personalization: dict[str, Any] = {"profile_attributes": ["material", "pattern", "gender", "usage"]}  # usage: casual, sports...
     if impact is not None:
         personalization["impact"] = impact
-    settings = Settings(index_dir=index_dir, data_dir=state, personalization=personalization)
+    # Every simulated shopper comes from the one test client: no per-client rate limit.
+    limits = {"per_client_per_second": 0, "per_key_per_second": 0}
+    settings = Settings(index_dir=index_dir, data_dir=state, personalization=personalization, limits=limits)
     engine = SearchService.open(index_dir, settings)
     rng = random.Random(seed)
     products = [p for p in engine.engine.snapshot.products if p is not None]

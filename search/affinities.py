@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 class Affinities:
     """Read-time view of a profile: per attribute, value (lower-case) -> preference in [0, 1].
 
-    The strongest value of an attribute is 1 times the confidence in that attribute (little
-    evidence -> lower confidence), the others in proportion.
+    A value's preference is its share of the visitor's (decayed) signal on that attribute, times
+    the confidence in the attribute (little evidence -> lower confidence): a visitor who only
+    looked at red things has red near 1; one who looked at four brands has each near 1/4.
     """
 
     prefs: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -156,11 +156,14 @@ def affinities(
             raw[value] = raw.get(value, 0.0) + settings.session_weight * score
         raw = {value: min(score, settings.cap * (1 + settings.session_weight)) for value, score in raw.items()}
         evidence = sum(raw.values())
-        strongest = max(raw.values(), default=0.0)
-        if strongest <= 1e-9:
+        if evidence <= 1e-9:
             continue
         confidence = evidence / (evidence + settings.prior)
-        prefs[attribute] = {value: confidence * score / strongest for value, score in raw.items() if score > 1e-9}
+        # A value's preference is its share of the visitor's signal on the attribute, not its
+        # ratio to the strongest value: four red products of four brands say "red" (share 1)
+        # far more than any one of the brands (share 1/4 each), where a ratio to the strongest
+        # would call every one of those brands a full preference.
+        prefs[attribute] = {value: confidence * score / evidence for value, score in raw.items() if score > 1e-9}
     # Returning: this visitor had a visit before the current one.
     returning = profile.get("sessions", 0) > (1 if in_session else 0)
     return Affinities(prefs=prefs, returning=returning, events=profile.get("events", 0))
