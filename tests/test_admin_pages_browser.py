@@ -7,45 +7,25 @@ unless VITRINE_REQUIRE_SERVICES=1 (CI, where .ci/run installs it) makes that a f
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
 from search.models import SearchRequest
 from search.service import SearchService
 from search.settings import Settings
+from tests.browser_support import chromium, console_errors, need_browser, serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 KEY = "browser-test-key"
-
-
-def _need_browser() -> None:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        message = "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("VITRINE_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SearchService]]:
-    _need_browser()
+    need_browser()
     target = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     settings = Settings(index_dir=target, server={"admin_key": KEY})
@@ -57,34 +37,15 @@ def server(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPat
     from synonyms.generators import suggest
 
     assert {(tuple(s.terms), tuple(s.targets)) for s in suggest(service.synonym_inputs())} >= {(("gumboots",), ("boots",)), (("settee",), ("set",))}
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not uv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", service
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, service=service)) as base:
+        yield base, service
     service.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with chromium(window="1280,1600") as driver:
+        yield driver
 
 
 def _log_in(driver, base: str, next_path: str = "/admin") -> None:
@@ -97,10 +58,6 @@ def _log_in(driver, base: str, next_path: str = "/admin") -> None:
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     # The form posts, then redirects: wait for the page it leads to (a busy machine is slow).
     WebDriverWait(driver, 30).until(lambda d: "/admin/login" not in d.current_url)
-
-
-def _console_errors(driver) -> list[dict]:
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def test_report_page_asks_for_the_key_then_shows_seeded_zero_result_queries(server, browser) -> None:
@@ -126,7 +83,7 @@ def test_report_page_asks_for_the_key_then_shows_seeded_zero_result_queries(serv
     assert len(browser.find_elements(By.CSS_SELECTOR, "#zero-over-time svg polyline")) == 2
     top = [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "tr.top-row")]
     assert top[0] == "quorple" and "dress" in top
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_report_page_period_links_work(server, browser) -> None:
@@ -137,7 +94,7 @@ def test_report_page_period_links_work(server, browser) -> None:
     browser.find_element(By.LINK_TEXT, "24 hours").click()
     assert "since=24h" in browser.current_url
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.zero-row")) == 4
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None:
@@ -173,7 +130,7 @@ def test_synonym_review_page_edits_approves_and_rejects(server, browser) -> None
     assert service.search(SearchRequest(q="wellingtons"), record=False).total > 0
     browser.get(f"{base}/admin/synonyms?status=approved")
     assert [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.synonym-row")] == [str(gum_id)]
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_merchandising_page_creates_previews_and_edits_rules_profiles_and_experiments(server, browser) -> None:
@@ -241,4 +198,4 @@ def test_merchandising_page_creates_previews_and_edits_rules_profiles_and_experi
         lambda d: "stopped" in d.find_element(By.CSS_SELECTOR, "tr.experiment-row").text
     )
     assert engine.merchandising.store.running() is None
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []

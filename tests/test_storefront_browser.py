@@ -25,20 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
 from search.models import Filters, SearchRequest
 from search.service import SearchService
 from search.settings import Settings
-from tests.test_admin_pages_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
-    _console_errors,
-    _free_port,
-    _need_browser,
-)
+from tests.browser_support import chromium, console_errors, free_port, need_browser, serving
 
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 PUBLIC_KEY = "pk_browser_test"
@@ -64,16 +57,13 @@ def _foreign_page(api: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def servers(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    _need_browser()
+    need_browser()
     target = tmp_path_factory.mktemp("storefront") / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
-    port, foreign_port = _free_port(), _free_port()
+    port, foreign_port = free_port(), free_port()
     shop, foreign = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{foreign_port}"
     settings = Settings(index_dir=target, server={"demo_shop": True, "cors_origins": [shop, foreign]})
     service = SearchService.open(target, settings, embedder=embedder)
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
     page = _foreign_page(shop)
 
     class Foreign(http.server.BaseHTTPRequestHandler):
@@ -88,34 +78,17 @@ def servers(index_dir: Path, embedder: Embedder, tmp_path_factory: pytest.TempPa
 
     other = http.server.ThreadingHTTPServer(("127.0.0.1", foreign_port), Foreign)
     threading.Thread(target=other.serve_forever, daemon=True).start()
-    deadline = time.time() + 30
-    while not uv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield Servers(shop, foreign, service)
+    with serving(create_app(settings, service=service), port=port):
+        yield Servers(shop, foreign, service)
     other.shutdown()
-    uv.should_exit = True
-    thread.join(timeout=10)
     service.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-        # The network is cut off: only the test servers on 127.0.0.1 resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    # The network is cut off: only the test servers on 127.0.0.1 resolve.
+    with chromium(window="1280,900", offline=True) as driver:
+        yield driver
 
 
 def _fresh_visitor(browser, url: str) -> None:
@@ -171,7 +144,7 @@ def test_typing_a_query_shows_suggestions_previews_then_the_results_page(servers
     _wait(browser, lambda d: "q=dress" in d.current_url and _cards(d))
     expected = servers.service.search(SearchRequest(q="dress", limit=1), record=False).total
     assert browser.find_element(By.CSS_SELECTOR, ".vt-count").text.startswith(str(expected))
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_a_misspelt_query_shows_the_correction_and_nonsense_gets_help(servers, browser) -> None:
@@ -188,7 +161,7 @@ def test_a_misspelt_query_shows_the_correction_and_nonsense_gets_help(servers, b
     assert "No products found" in empty.text and "spelling" in empty.text
     empty.find_element(By.CSS_SELECTOR, ".vt-clear").click()  # remove the filters
     _wait(browser, lambda d: "colour=" not in d.current_url)
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_the_combobox_is_usable_with_the_keyboard_alone(servers, browser) -> None:
@@ -223,7 +196,7 @@ def test_the_combobox_is_usable_with_the_keyboard_alone(servers, browser) -> Non
     product_id = browser.find_element(By.ID, box.get_attribute("aria-activedescendant")).get_attribute("data-id")
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     _wait(browser, lambda d: d.current_url.endswith(f"/shop/products/{product_id}"))
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_a_facet_filter_and_paging_change_the_results_and_live_in_the_url(servers, browser) -> None:
@@ -248,7 +221,7 @@ def test_a_facet_filter_and_paging_change_the_results_and_live_in_the_url(server
     browser.get(browser.current_url)
     _wait(browser, lambda d: _cards(d) and _cards(d)[0].get_attribute("data-position") == "24")
     assert browser.find_element(By.CSS_SELECTOR, "[data-facet=colour] input:checked").get_attribute("value") == colour
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_clicking_a_result_records_a_click_with_its_search_id_and_position(servers, browser) -> None:
@@ -268,7 +241,7 @@ def test_clicking_a_result_records_a_click_with_its_search_id_and_position(serve
     browser.execute_script("Vitrine.flush()")
     views = _events_of(servers.service, visitor, "view")
     assert [(e.product_id, e.search_id, e.position) for e in views] == [(product_id, search_id, 2)]
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def _red_in_m(hit) -> bool:
@@ -323,8 +296,11 @@ def test_a_visitor_who_chooses_red_in_size_m_sees_red_products_available_in_m_fi
         return sum(ranks) / len(ranks)
 
     personalized, plain = red_in_m(1), red_in_m(2)
-    # Relevance still leads (personalization lifts by at most `impact` of it), so red products
-    # available in M rise rather than jump: more of them in the top 5, and higher on average.
+    # Red products available in M rise to the top for this visitor: one of them in the first
+    # three places (relevance still leads: a clearly better match of the words may stay ahead),
+    # ahead of where the unpersonalized column has its first one, and more of them in the top 5.
+    # (On the 5,000-product demo shop, "dress" puts red dresses available in M at 1, 2 and 3.)
+    assert personalized.index(True) < min(3, plain.index(True) if True in plain else len(plain)), query
     assert sum(personalized[:5]) > sum(plain[:5]), query
     assert mean_rank(personalized) < mean_rank(plain), query
     # The badge speaks the visitor's size, learned from the cart.
@@ -333,7 +309,7 @@ def test_a_visitor_who_chooses_red_in_size_m_sees_red_products_available_in_m_fi
     why = browser.find_element(By.CSS_SELECTOR, ".vt-compare section:nth-child(1) .vt-explain summary")
     why.click()
     assert "personalize" in browser.find_element(By.CSS_SELECTOR, ".vt-compare section:nth-child(1) .vt-explain table").text
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_a_sold_out_size_offers_similar_products_in_stock_in_that_size(servers, browser) -> None:
@@ -350,7 +326,7 @@ def test_a_sold_out_size_offers_similar_products_in_stock_in_that_size(servers, 
     assert "size M" in browser.find_element(By.ID, "similar-title").text
     assert all("M" in c.get_attribute("data-sizes").split() for c in cards)
     assert product.id not in [c.get_attribute("data-id") for c in cards]
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_the_widget_works_embedded_in_a_page_of_another_origin(servers, browser) -> None:
@@ -376,7 +352,7 @@ def test_the_widget_works_embedded_in_a_page_of_another_origin(servers, browser)
     # The host page's theme reached the widget through its custom property.
     accent = browser.execute_script("return getComputedStyle(document.querySelector('.vt-submit')).backgroundColor")
     assert accent == "rgb(10, 125, 85)"
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -406,7 +382,7 @@ def test_pages_fit_desktop_and_mobile_widths_without_horizontal_overflow(servers
                 "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
             )
             assert scroll <= client, f"{name} overflows horizontally at {width}px: {scroll} > {client}"
-            assert _console_errors(browser) == []
+            assert console_errors(browser) == []
     finally:
         browser.set_window_size(1280, 900)
 
@@ -427,4 +403,4 @@ def test_api_docs_render_their_operations_with_the_network_cut_off(servers, brow
     assert {"/search", "/suggest", "/events"} <= paths
     browser.get(f"{servers.shop}/redoc")
     _wait(browser, _css("[data-section-id^='operation/']"), timeout=30)
-    assert _console_errors(browser) == []
+    assert console_errors(browser) == []
