@@ -28,6 +28,7 @@ from search.analytics.report_runner import Period, ReportSources, run_report
 from search.analytics.search_log import ANALYTICS_FILE, SearchLog
 from search.analytics.webhook import AbandonedSearchWebhook
 from search.behaviour import referrer_host
+from search.database import Database
 from search.engine import SearchEngine
 from search.erasure import erase_visitor
 from search.merchandising.plan import MerchPlan, annotate
@@ -62,6 +63,8 @@ class SearchService:
         self._merchandising: Merchandising | None = None
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
+        self.database: Database | None = Database.open(settings.database_url) if settings.database_url else None
         self.reload_synonyms(only_if_exists=True)
 
     @classmethod
@@ -75,7 +78,7 @@ class SearchService:
         """Events, profiles and erasure."""
         with self._lock:
             if self._visitors is None:
-                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot)
+                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot, self.database)
             return self._visitors
 
     @property
@@ -83,16 +86,24 @@ class SearchService:
         with self._lock:
             if self._search_log is None:
                 analytics = self.settings.analytics
-                self._search_log = SearchLog(
-                    self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
-                )
+                if self.database is not None:
+                    self._search_log = SearchLog.on_postgres(
+                        self.database, analytics.flush_interval_seconds, analytics.queue_size
+                    )
+                else:
+                    self._search_log = SearchLog(
+                        self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
+                    )
             return self._search_log
 
     @property
     def synonyms(self) -> SynonymStore:
         with self._lock:
             if self._synonym_store is None:
-                self._synonym_store = SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+                self._synonym_store = (
+                    SynonymStore.on_postgres(self.database) if self.database is not None
+                    else SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+                )
             return self._synonym_store
 
     @property
@@ -207,8 +218,9 @@ class SearchService:
     # ---- synonyms ------------------------------------------------------------------------------
 
     def _has_synonyms(self) -> bool:
-        """Whether a synonym store exists (opened here, or written by another process)."""
-        return self._synonym_store is not None or (self.settings.state_dir / SYNONYMS_FILE).exists()
+        """Whether a synonym store exists (opened here, written by another process, or shared)."""
+        return (self._synonym_store is not None or self.database is not None
+                or (self.settings.state_dir / SYNONYMS_FILE).exists())
 
     def reload_synonyms(self, only_if_exists: bool = False) -> bool:
         """Hand the engine the approved synonyms when a decision was made (by any process)."""
@@ -327,4 +339,6 @@ class SearchService:
             if self._merchandising is not None:
                 self._merchandising.close()
                 self._merchandising = None
+            if self.database is not None:
+                self.database.close()  # after every store that borrows its connections
         self.engine.close()

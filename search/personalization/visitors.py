@@ -17,6 +17,7 @@ import structlog
 from search.analytics.event_log import EventLog
 from search.analytics.search_log import ANALYTICS_FILE
 from search.behaviour import Event, Rejected, parse_batch
+from search.database import Database
 from search.errors import Unavailable
 from search.personalization.profile import (
     Affinities,
@@ -43,13 +44,13 @@ class IngestResult:
 
 
 class Visitors:
-    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot], database: Database | None = None) -> None:
         self.settings = settings
         self._snapshot = snapshot
         state = settings.state_dir
         retention = settings.personalization.retention_days * 86400.0
-        self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention)
-        self.events = EventLog(state / ANALYTICS_FILE)
+        self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention, database)
+        self.events = EventLog.on_postgres(database) if database is not None else EventLog(state / ANALYTICS_FILE)
         self._cache: dict[tuple[str, str | None], tuple[float, Affinities]] = {}
 
     def ingest(self, raw_events: list[Any], now: float | None = None) -> IngestResult:
