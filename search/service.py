@@ -33,7 +33,7 @@ from search.engine import SearchEngine
 from search.erasure import erase_visitor
 from search.merchandising.plan import MerchPlan, annotate
 from search.merchandising.service import Merchandising, impressions_from
-from search.merchandising.store import MERCHANDISING_FILE
+from search.merchandising.store import MERCHANDISING_FILE, MerchandisingStore
 from search.models import Hit, SearchRequest, SearchResult, Suggestion
 from search.personalization.visitors import Visitors
 from search.query import SynonymIndex
@@ -117,13 +117,15 @@ class SearchService:
                     self.search_log.flush()
                     return impressions_from(self.search_log.between(since), self.visitors.events.between(since))
 
-                self._merchandising = Merchandising(self.settings.state_dir, impressions)
+                store = MerchandisingStore.on_postgres(self.database) if self.database is not None else None
+                self._merchandising = Merchandising(self.settings.state_dir, impressions, store)
             return self._merchandising
 
     def _merch_plan(self, request: SearchRequest, segment: Segment, preview: dict[str, Any] | None) -> MerchPlan | None:
         """The rules, profile and experiment variant for this request; None while no
         merchandising store exists (nothing was ever configured) and nothing is previewed."""
-        if preview is None and self._merchandising is None and not (self.settings.state_dir / MERCHANDISING_FILE).exists():
+        if (preview is None and self._merchandising is None and self.database is None
+                and not (self.settings.state_dir / MERCHANDISING_FILE).exists()):
             return None
         return self.merchandising.plan(request, segment, **(preview or {}))
 

@@ -46,8 +46,10 @@ class Runner(Protocol):
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement in its own transaction; returns the rows it changed."""
 
-    def transaction(self) -> Any:
-        """A context manager yielding a `Tx`: everything in the block commits together."""
+    def transaction(self, serialize: str | None = None) -> Any:
+        """A context manager yielding a `Tx`: everything in the block commits together.
+        `serialize` names a lock that writers of every process take in turn (SQLite's BEGIN
+        IMMEDIATE already does; PostgreSQL takes an advisory lock on the name)."""
 
     def checkpoint(self) -> None:
         """Make deletions final on disk (erasure)."""
@@ -78,7 +80,7 @@ class SqliteRunner:
             return self.db.execute(sql, tuple(args)).rowcount
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, serialize: str | None = None) -> Iterator[sqlite3.Connection]:
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -133,8 +135,10 @@ class PostgresRunner:
             return conn.execute(pg(sql), tuple(args)).rowcount
 
     @contextmanager
-    def transaction(self) -> Iterator[_PgTx]:
+    def transaction(self, serialize: str | None = None) -> Iterator[_PgTx]:
         with self.database.connection() as conn, conn.transaction():
+            if serialize:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (serialize,))
             yield _PgTx(conn)
 
     def checkpoint(self) -> None:

@@ -5,11 +5,14 @@
 3. Erasure and retention delete by visitor and by age; `trace_of` finds sessions and queries.
 4. Searches recorded on the request path are written by the writer thread and read back whole.
 5. Session searches without a visitor id are erased with the visitor's sessions.
-6. Every store answers `ping`.
+6. Merchandising: objects versioned, every change audited, keys unique even when two stores
+   (two replicas) create at once, one running experiment at a time.
+7. Every store answers `ping`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +23,10 @@ from search.analytics.event_log import EventLog
 from search.analytics.search_log import SearchLog
 from search.behaviour import Event
 from search.database import Database
+from search.merchandising.experiments import ExperimentBody
+from search.merchandising.profiles import ProfileBody
+from search.merchandising.rules import RuleBody
+from search.merchandising.store import Conflict, MerchandisingStore, NotFound
 from search.models import SearchRequest, SearchResult
 
 T0 = 1_700_000_000.0
@@ -34,7 +41,9 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         database = Database.open(request.getfixturevalue("pg_url"))
 
     def make(kind: type) -> object:
-        if database is not None:
+        if kind is MerchandisingStore:
+            store = kind.on_postgres(database) if database is not None else kind(tmp_path / "merchandising.db")
+        elif database is not None:
             store = kind.on_postgres(database, flush_interval=0.05) if kind is SearchLog else kind.on_postgres(database)
         else:
             store = kind(tmp_path / "analytics.db", flush_interval=0.05) if kind is SearchLog else kind(tmp_path / "analytics.db")
@@ -120,6 +129,54 @@ def test_session_searches_go_with_the_visitor(open_store) -> None:
     assert searches.purge(time.time() + 1) == 1
 
 
+RULE = RuleBody.model_validate({"name": "pin", "actions": [{"type": "pin", "product_id": "p1", "position": 1}]})
+
+
+def test_merchandising_changes_are_versioned_and_audited(open_store) -> None:
+    store: MerchandisingStore = open_store(MerchandisingStore)
+    start = store.version()
+    rule = store.create_rule(RULE, "maria")
+    renamed = store.update_rule(rule.id, RULE.model_copy(update={"name": "pin two"}), "tom")
+    assert (renamed.version, renamed.name) == (2, "pin two")
+    store.put_profile("margin", ProfileBody(margin=0.5), "maria")
+    assert [p.name for p in store.profiles()] == ["default", "margin"]
+    store.delete_rule(rule.id, "tom")
+    assert store.rules() == [] and store.version() == start + 4
+    with pytest.raises(NotFound):
+        store.rule(rule.id)
+    trail = store.audit("rule", str(rule.id))
+    assert [(a["action"], a["actor"]) for a in trail] == [("created", "maria"), ("updated", "tom"), ("deleted", "tom")]
+
+
+def test_two_stores_creating_at_once_never_share_a_rule_id(open_store) -> None:
+    first: MerchandisingStore = open_store(MerchandisingStore)
+    second: MerchandisingStore = open_store(MerchandisingStore)
+    ids: list[int] = []
+
+    def create(store: MerchandisingStore) -> None:
+        for _ in range(10):
+            ids.append(store.create_rule(RULE, "bot").id)
+
+    threads = [threading.Thread(target=create, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(ids) == list(range(1, 21))
+    assert [r.id for r in first.rules()] == list(range(1, 21))  # in creation order
+
+
+def test_one_experiment_runs_at_a_time(open_store) -> None:
+    store: MerchandisingStore = open_store(MerchandisingStore)
+    body = ExperimentBody.model_validate({"name": "ab", "variants": [{"name": "a", "share": 50}, {"name": "b", "share": 50}]})
+    running = store.start_experiment(body, "maria")
+    with pytest.raises(Conflict):
+        store.start_experiment(body, "maria")
+    assert store.stop_experiment(running.id, "maria").status == "stopped"
+    assert store.running() is None
+
+
 def test_every_store_answers_ping(open_store) -> None:
     open_store(EventLog).ping()
     open_store(SearchLog).ping()
+    open_store(MerchandisingStore).ping()

@@ -39,8 +39,11 @@ CHECK_EVERY = 1.0
 
 
 class Merchandising:
-    def __init__(self, state_dir: Path, impressions: Callable[[], tuple[list, list]] | None = None) -> None:
-        self.store = MerchandisingStore(Path(state_dir) / MERCHANDISING_FILE)
+    def __init__(
+        self, state_dir: Path, impressions: Callable[[], tuple[list, list]] | None = None,
+        store: MerchandisingStore | None = None,
+    ) -> None:
+        self.store = store or MerchandisingStore(Path(state_dir) / MERCHANDISING_FILE)
         self._impressions = impressions
         self._lock = threading.Lock()
         self._version = -1
