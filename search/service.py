@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,14 @@ from search.behaviour import referrer_host
 from search.database import Database
 from search.engine import SearchEngine
 from search.erasure import erase_visitor
+from search.errors import Unavailable
 from search.merchandising.plan import MerchPlan, annotate
 from search.merchandising.service import Merchandising, impressions_from
 from search.merchandising.store import MERCHANDISING_FILE, MerchandisingStore
 from search.models import Hit, SearchRequest, SearchResult, Suggestion
 from search.personalization.visitors import Visitors
 from search.query import SynonymIndex
+from search.replication import CatalogFeed, ReplicatedCatalog
 from search.segments import Segment, segment_of
 from search.settings import Settings
 from synonyms.generators import SynonymInputs
@@ -61,6 +64,8 @@ class SearchService:
         self._synonym_store: SynonymStore | None = None
         self._webhook: AbandonedSearchWebhook | None = None
         self._merchandising: Merchandising | None = None
+        self._catalog: ReplicatedCatalog | None = None
+        self._failing: set[str] = set()  # watcher jobs whose store is down (logged once)
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
@@ -149,6 +154,25 @@ class SearchService:
                     self._updater.close()
                 self._updater = CatalogUpdater(self.engine.index_dir, self.settings.index, self.engine.embedder)
             return self._updater
+
+    @property
+    def catalog(self) -> ReplicatedCatalog:
+        """Catalog changes go through here: the local index, then (with a database) the feed
+        every replica follows (search/replication.py)."""
+        with self._lock:
+            if self._catalog is None:
+                feed = CatalogFeed(self.database) if self.database is not None else None
+                self._catalog = ReplicatedCatalog(lambda: self.updater, feed)
+            return self._catalog
+
+    def catch_up(self) -> int:
+        """Apply the catalog changes other replicas accepted (nothing without a database)."""
+        if self.database is None:
+            return 0
+        applied = self.catalog.catch_up()
+        if applied:
+            self.refresh()
+        return applied
 
     # ---- searching ---------------------------------------------------------------------------
 
@@ -286,21 +310,34 @@ class SearchService:
             next_purge = time.monotonic() + PURGE_EVERY_SECONDS
             next_webhook = time.monotonic()
             while not self._stop.wait(interval):
-                try:
-                    self.refresh()
-                    self.reload_synonyms(only_if_exists=True)
-                    if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
-                        next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
-                        self.webhook.run_once()
-                    if time.monotonic() >= next_purge:
-                        next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-                        self.purge_expired_behaviour()
-                except Exception:  # keep serving the current snapshot whatever happens
-                    log.exception("refresh failed")
+                # Each job on its own: a database that is down must not stop the local index
+                # from refreshing (and the other way round).
+                self._guarded("catalog feed", self.catch_up)
+                self._guarded("refresh", self.refresh)
+                self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))
+                if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
+                    next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
+                    self._guarded("webhook", self.webhook.run_once)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    self._guarded("retention purge", self.purge_expired_behaviour)
 
         self._stop.clear()
         self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
         self._watcher.start()
+
+    def _guarded(self, job: str, run: Callable[[], object]) -> None:
+        """Run one watcher job; keep serving the current snapshot whatever happens. A store
+        that is down is reported once per outage, not four times a second."""
+        try:
+            run()
+            self._failing.discard(job)
+        except Unavailable as error:
+            if job not in self._failing:
+                log.warning("background job waiting for a store", job=job, error=str(error))
+            self._failing.add(job)
+        except Exception:
+            log.exception("background job failed", job=job)
 
     def purge_expired_behaviour(self) -> dict[str, int]:
         """Retention: behaviour older than personalization.retention_days is deleted."""

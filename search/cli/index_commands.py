@@ -12,6 +12,8 @@ from indexer.importers import TooManyRejections, load_catalog
 from indexer.sample import write_catalog
 from indexer.updates import CatalogUpdater
 from search.cli.common import add_index_dir, settings_from
+from search.database import Database
+from search.replication import CatalogFeed, write_position
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -20,6 +22,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     config = settings.index
     if args.max_rejected_share is not None:
         config = config.model_copy(update={"max_rejected_share": args.max_rejected_share})
+    # With a shared database, the version records where the catalog feed stood when its catalog
+    # was read: replicas opening it replay only the changes accepted after (ARCHITECTURE.md).
+    feed_head = _feed_head(settings.database_url)
     try:
         result = build_from_catalog(args.catalog, settings.index_dir, config, args.format, progress=not args.quiet)
     except TooManyRejections as exc:
@@ -32,6 +37,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if feed_head is not None:
+        write_position(result.version_dir, feed_head)
     m = result.manifest
     report = result.report
     if report is not None:
@@ -47,6 +54,16 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         f"  took      {m.build_seconds:>9.1f} s ({rate:,.0f} products/s)"
     )
     return 0
+
+
+def _feed_head(database_url: str | None) -> int | None:
+    if not database_url:
+        return None
+    database = Database.open(database_url)
+    try:
+        return CatalogFeed(database).head()
+    finally:
+        database.close()
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
