@@ -17,6 +17,8 @@ chooses the schema, which is created when missing.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
@@ -125,12 +127,18 @@ class Database:
     edge) so callers can degrade instead of crashing.
     """
 
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 3.0) -> None:
         if not is_postgres_url(url):
             raise ConfigError(f"database_url must be a postgresql:// URL, not {redact(url)!r}")
         self.url = url
         self.schema = schema_of(url)
         self._timeout = timeout
+        # After a failure, calls fail at once for a moment instead of each waiting `timeout`
+        # (searches keep answering without personalization while the server is down).
+        self._down_until = 0.0
+        self._last_error = ""
+        self._migrated = False
+        self._migrating = threading.Lock()
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
             kwargs={"connect_timeout": max(1, int(timeout))}, name="vitrine",
@@ -140,10 +148,14 @@ class Database:
 
     @classmethod
     def open(cls, url: str, **kwargs: float) -> Database:
+        """Open the pool and migrate. A server that is down now does not stop a service from
+        starting: the migrations run on the first connection that succeeds."""
         database = cls(url, **kwargs)  # type: ignore[arg-type]
         try:
             database.pool.open(wait=False)
             database.migrate()
+        except Unavailable as error:
+            log.warning("database unreachable at start-up: migrating when it answers", error=str(error))
         except BaseException:
             database.close()
             raise
@@ -151,13 +163,31 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection for one transaction, on a migrated schema."""
+        if not self._migrated:
+            self.migrate()
+        with self._connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection]:
+        if time.monotonic() < self._down_until:
+            raise Unavailable(f"PostgreSQL at {redact(self.url)} is down ({self._last_error}); retrying shortly",
+                              retry_after=1.0)
         try:
             with self.pool.connection(timeout=self._timeout) as conn:
                 yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            raise Unavailable(f"PostgreSQL at {redact(self.url)} cannot be reached: {error}") from error
-        except TimeoutError as error:  # psycopg_pool.PoolTimeout: no connection could be made in time
-            raise Unavailable(f"PostgreSQL at {redact(self.url)} cannot be reached: {error}") from error
+        # PoolTimeout (a TimeoutError): no connection could be made in time.
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as error:
+            self._last_error = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self._down_until = time.monotonic() + 1.0
+            raise Unavailable(f"PostgreSQL at {redact(self.url)} cannot be reached: {self._last_error}") from error
+        self._down_until = 0.0
+
+    @property
+    def down(self) -> bool:
+        """Whether the last attempt failed (and the next one waits a moment)."""
+        return time.monotonic() < self._down_until
 
     def ping(self) -> None:
         """Raises `Unavailable` unless the server answers a trivial query."""
@@ -167,7 +197,15 @@ class Database:
     def migrate(self) -> list[int]:
         """Apply the migrations this database has not seen; returns their versions."""
         applied: list[int] = []
-        with self.connection() as conn:
+        with self._migrating:
+            if self._migrated:
+                return applied
+            self._migrate(applied)
+            self._migrated = True
+        return applied
+
+    def _migrate(self, applied: list[int]) -> None:
+        with self._connect() as conn:
             if self.schema:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             conn.execute(
@@ -175,7 +213,7 @@ class Database:
                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
         for version, description, sql in MIGRATIONS:
-            with self.connection() as conn:
+            with self._connect() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                 if conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,)).fetchone():
                     continue
@@ -183,7 +221,6 @@ class Database:
                 conn.execute("INSERT INTO schema_migrations(version, description) VALUES (%s, %s)", (version, description))
                 applied.append(version)
                 log.info("database migrated", version=version, description=description)
-        return applied
 
     def version(self) -> int:
         with self.connection() as conn:

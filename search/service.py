@@ -29,6 +29,7 @@ from search.analytics.report_runner import Period, ReportSources, run_report
 from search.analytics.search_log import ANALYTICS_FILE, SearchLog
 from search.analytics.webhook import AbandonedSearchWebhook
 from search.behaviour import referrer_host
+from search.buffer import BUFFER_FILE, LocalBuffer
 from search.database import Database
 from search.engine import SearchEngine
 from search.erasure import erase_visitor
@@ -70,6 +71,7 @@ class SearchService:
         self._stop = threading.Event()
         # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
         self.database: Database | None = Database.open(settings.database_url) if settings.database_url else None
+        self._buffer: LocalBuffer | None = None
         self.reload_synonyms(only_if_exists=True)
 
     @classmethod
@@ -83,7 +85,7 @@ class SearchService:
         """Events, profiles and erasure."""
         with self._lock:
             if self._visitors is None:
-                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot, self.database)
+                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot, self.database, self._local_buffer())
             return self._visitors
 
     @property
@@ -93,13 +95,22 @@ class SearchService:
                 analytics = self.settings.analytics
                 if self.database is not None:
                     self._search_log = SearchLog.on_postgres(
-                        self.database, analytics.flush_interval_seconds, analytics.queue_size
+                        self.database, analytics.flush_interval_seconds, analytics.queue_size, self._local_buffer()
                     )
                 else:
                     self._search_log = SearchLog(
                         self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
                     )
             return self._search_log
+
+    def _local_buffer(self) -> LocalBuffer | None:
+        """Where writes wait while a shared store (PostgreSQL, Redis) is down; None when every
+        store is a local file (a local disk that fails is an error to report, not to wait out).
+        Called with `self._lock` held."""
+        shared = self.database is not None or self.settings.personalization.profile_store.startswith(("redis", "unix"))
+        if shared and self._buffer is None:
+            self._buffer = LocalBuffer(self.settings.state_dir / BUFFER_FILE, self.settings.analytics.buffer_size)
+        return self._buffer
 
     @property
     def synonyms(self) -> SynonymStore:
@@ -205,7 +216,11 @@ class SearchService:
         """The visitor's affinities (empty when anonymous) and the request's segment."""
         affinities = Affinities()
         if request.visitor_id:
-            affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+            try:
+                affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+            except Unavailable as error:
+                # The profile store is down: answer without personalization rather than not at all.
+                self._degraded("profiles", error)
         context = request.context
         segment = segment_of(
             returning=affinities.returning,
@@ -224,7 +239,12 @@ class SearchService:
         return self.engine.get_product(product_id)
 
     def similar(self, product_id: str, visitor_id: str | None = None, size: list[str] | None = None, limit: int = 12) -> list[Hit]:
-        affinities = self.visitors.affinities(visitor_id) if visitor_id else None
+        affinities = None
+        if visitor_id:
+            try:
+                affinities = self.visitors.affinities(visitor_id)
+            except Unavailable as error:
+                self._degraded("profiles", error)
         return self.engine.similar(product_id, size=size, affinities=affinities, limit=limit)
 
     def recently_viewed(self, visitor_id: str, limit: int = 20) -> list[Hit]:
@@ -315,6 +335,8 @@ class SearchService:
                 self._guarded("catalog feed", self.catch_up)
                 self._guarded("refresh", self.refresh)
                 self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))
+                if self._buffer is not None:
+                    self._guarded("buffered events", self.deliver_buffered)
                 if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
                     next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
                     self._guarded("webhook", self.webhook.run_once)
@@ -325,6 +347,51 @@ class SearchService:
         self._stop.clear()
         self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
         self._watcher.start()
+
+    def _degraded(self, store: str, error: Exception) -> None:
+        if store not in self._failing:
+            log.warning("store down: answering without it", store=store, error=str(error))
+        self._failing.add(store)
+
+    def deliver_buffered(self) -> int:
+        """Store the event batches that waited out an outage (the search log delivers its own)."""
+        if self._visitors is None:
+            return 0
+        delivered = self._visitors.deliver_buffered()
+        self._failing.discard("profiles")
+        return delivered
+
+    def store_health(self) -> dict[str, str]:
+        """Each store's state for /ready: "ok", or "degraded: <reason>" (searches still answer;
+        writes wait in the local buffer). Cheap: one trivial query per store."""
+        checks: dict[str, Callable[[], None]] = {}
+        if self.database is not None:
+            checks["database"] = self.database.ping
+        with self._lock:
+            visitors, search_log, synonyms = self._visitors, self._search_log, self._synonym_store
+            merchandising = self._merchandising
+        if visitors is not None:
+            checks["profiles"] = visitors.profiles.ping
+            checks["events"] = visitors.events.ping
+        if search_log is not None:
+            checks["search_log"] = search_log.ping
+        if synonyms is not None:
+            checks["synonyms"] = synonyms.ping
+        if merchandising is not None:
+            checks["merchandising"] = merchandising.store.ping
+        health: dict[str, str] = {}
+        for name, ping in checks.items():
+            try:
+                ping()
+                health[name] = "ok"
+            except Exception as error:  # whatever the store raises, /ready reports it
+                health[name] = f"degraded: {error}"
+        if self._buffer is not None:
+            waiting = self._buffer.waiting()
+            health["buffer"] = f"degraded: {waiting} writes waiting for the store" if waiting else "ok"
+        if self._catalog is not None and self._catalog.waiting:
+            health["catalog_feed"] = f"degraded: {self._catalog.waiting} catalog changes waiting for the database"
+        return health
 
     def _guarded(self, job: str, run: Callable[[], object]) -> None:
         """Run one watcher job; keep serving the current snapshot whatever happens. A store
@@ -378,6 +445,9 @@ class SearchService:
             if self._merchandising is not None:
                 self._merchandising.close()
                 self._merchandising = None
+            if self._buffer is not None:
+                self._buffer.close()
+                self._buffer = None
             if self.database is not None:
                 self.database.close()  # after every store that borrows its connections
         self.engine.close()

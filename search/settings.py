@@ -152,6 +152,10 @@ class AnalyticsSettings(BaseModel):
     flush_interval_seconds: float = Field(default=0.25, gt=0, le=5)
     # Records waiting for the writer; beyond this they are dropped (and counted), never waited for.
     queue_size: int = Field(default=100_000, ge=100)
+    # With shared stores (database_url, Redis profiles): events and search-log rows accepted
+    # while a store is down wait in a local file (state_dir/pending.db), at most this many; past
+    # it new event batches are refused with 503 and search-log rows dropped (and counted).
+    buffer_size: int = Field(default=100_000, ge=100)
     # A click or purchase without a search_id belongs to the visitor's last search this recent.
     attribution_window_minutes: float = Field(default=30.0, gt=0)
     # Abandoned-search webhook (off when unset): one JSON POST per abandoned search of a visitor.

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ import pytest
 from indexer import format as fmt
 from indexer.catalog import Product
 from indexer.embedding import Embedder
+from search.errors import Unavailable
 from search.models import SearchRequest
 from search.replication import read_position, write_position
 from search.service import SearchService
@@ -49,6 +51,18 @@ def replicas(index_dir: Path, tmp_path: Path, pg_url: str, embedder: Embedder) -
 
 def _variant(product: Product) -> str:
     return product.variants[0].sku
+
+
+def _retry(call: Callable[[], object], seconds: float = 15.0) -> None:
+    """What the watcher does: try again a few times a second until the store answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            call()
+            return
+        except Unavailable:
+            assert time.monotonic() < deadline, "the database did not come back"
+            time.sleep(0.25)
 
 
 def test_changes_accepted_by_one_replica_are_applied_by_the_other(replicas, sample_products) -> None:
@@ -121,7 +135,7 @@ def test_a_change_accepted_while_the_database_is_down_reaches_the_other_replica_
         assert a.get_product(product.id).price == 33.0 and a.catalog.waiting == 1
         assert b.catch_up() == 0
         proxy.restore()
-        a.catch_up()  # the watcher's job: sends what waited
+        _retry(a.catch_up)  # the watcher's job: sends what waited, once the database answers
         assert a.catalog.waiting == 0
         assert b.catch_up() == 1
         assert b.get_product(product.id).price == 33.0

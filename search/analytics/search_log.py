@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 
 from indexer.normalize import normalize
+from search.buffer import LocalBuffer
 from search.database import Database
 from search.errors import Unavailable
 from search.models import SearchRequest, SearchResult
@@ -138,14 +139,19 @@ class SearchLog:
         self._start(SqliteRunner(connect(self.path)), flush_interval, max_queue)
 
     @classmethod
-    def on_postgres(cls, database: Database, flush_interval: float = 0.25, max_queue: int = 100_000) -> SearchLog:
+    def on_postgres(
+        cls, database: Database, flush_interval: float = 0.25, max_queue: int = 100_000, buffer: LocalBuffer | None = None
+    ) -> SearchLog:
+        """The shared log. With a `buffer`, rows the database cannot take (it is down) wait
+        there, on local disk, and are written first when it is back."""
         log_ = cls.__new__(cls)
         log_.path = None
-        log_._start(PostgresRunner(database), flush_interval, max_queue)
+        log_._start(PostgresRunner(database), flush_interval, max_queue, buffer)
         return log_
 
-    def _start(self, runner: Runner, flush_interval: float, max_queue: int) -> None:
+    def _start(self, runner: Runner, flush_interval: float, max_queue: int, buffer: LocalBuffer | None = None) -> None:
         self._sql: Runner = runner
+        self._buffer = buffer
         self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=max_queue)
         self._flush_interval = flush_interval
         self.dropped = 0
@@ -167,7 +173,12 @@ class SearchLog:
 
     def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                # With a buffer, wake up now and then to deliver what waited out an outage.
+                first = self._queue.get(timeout=1.0 if self._buffer is not None else None)
+            except queue.Empty:
+                self._deliver_buffered()
+                continue
             batch: list[tuple] = []
             stop = first is None
             if first is not None:
@@ -194,14 +205,46 @@ class SearchLog:
             if stop:
                 return
 
-    def _insert(self, rows: list[tuple]) -> None:
+    def _write(self, rows: list[tuple] | list[list]) -> None:
         placeholders = ", ".join("?" for _ in _SEARCH_COLUMNS)
         sql = f"INSERT INTO searches ({', '.join(_SEARCH_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+        with self._sql.transaction() as tx:
+            tx.executemany(sql, rows)
+        self.written += len(rows)
+
+    def _deliver_buffered(self) -> bool:
+        """Write rows that waited in the buffer; True when none is left."""
+        if self._buffer is None:
+            return True
+        try:
+            self._buffer.drain("searches", self._write)
+            return True
+        except Unavailable:
+            return False
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting in the local buffer for the database to return."""
+        return self._buffer.waiting("searches") if self._buffer is not None else 0
+
+    def _insert(self, rows: list[tuple]) -> None:
+        if self._buffer is not None:
+            # Older rows waiting out an outage go first; while any wait, new ones queue behind them.
+            if self._deliver_buffered():
+                try:
+                    self._write(rows)
+                    return
+                except Unavailable:
+                    pass
+            try:
+                self._buffer.put("searches", rows, items=len(rows))
+            except Unavailable:
+                self.dropped += len(rows)
+                log.error("search log buffer full: records dropped", rows=len(rows), dropped=self.dropped)
+            return
         for attempt in range(5):
             try:
-                with self._sql.transaction() as tx:
-                    tx.executemany(sql, rows)
-                self.written += len(rows)
+                self._write(rows)
                 return
             except (sqlite3.OperationalError, Unavailable):
                 log.warning("search log write failed, retrying", attempt=attempt + 1, rows=len(rows))

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
 from search.database import Database
+from search.errors import Unavailable
 from search.sql import PostgresRunner, Runner, SqliteRunner
 
 log = structlog.get_logger("vitrine.profiles")
@@ -126,15 +128,37 @@ class RedisProfileStore:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._retention = int(retention_seconds)
         self.prefix = prefix
+        self._url = url
+        # After a failure, calls fail at once for a moment instead of each waiting for the
+        # socket timeout: searches keep answering without personalization meanwhile.
+        self._down_until = 0.0
 
     def _key(self, visitor_id: str) -> str:
         return f"{self.prefix}profile:{visitor_id}"
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Redis errors (connection refused, timeouts) as `Unavailable`, like every store's."""
+        import redis
+
+        if time.monotonic() < self._down_until:
+            raise Unavailable(f"Redis at {self._url} is down; retrying shortly", retry_after=1.0)
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            self._down_until = time.monotonic() + 1.0
+            raise Unavailable(f"Redis at {self._url} cannot be reached: {error}") from error
+
     def get(self, visitor_id: str) -> Profile | None:
-        raw = self._redis.get(self._key(visitor_id))
+        with self._reachable():
+            raw = self._redis.get(self._key(visitor_id))
         return json.loads(raw) if raw else None
 
     def update(self, changes: dict[str, Updater]) -> None:
+        with self._reachable():
+            self._update(changes)
+
+    def _update(self, changes: dict[str, Updater]) -> None:
         import redis
 
         for visitor_id, updater in changes.items():
@@ -155,7 +179,8 @@ class RedisProfileStore:
                 raise RuntimeError(f"profile of {visitor_id!r} kept changing under 50 attempts to update it")
 
     def delete(self, visitor_id: str) -> bool:
-        return bool(self._redis.delete(self._key(visitor_id)))
+        with self._reachable():
+            return bool(self._redis.delete(self._key(visitor_id)))
 
     def purge(self, not_seen_since: float) -> int:
         return 0  # keys expire on their own after the retention period
@@ -164,7 +189,8 @@ class RedisProfileStore:
         return None  # Redis deletes at once; persistence files are Redis's own business
 
     def ping(self) -> None:
-        self._redis.ping()
+        with self._reachable():
+            self._redis.ping()
 
     def close(self) -> None:
         self._redis.close()
