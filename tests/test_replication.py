@@ -141,3 +141,26 @@ def test_a_change_accepted_while_the_database_is_down_reaches_the_other_replica_
         assert b.get_product(product.id).price == 33.0
     finally:
         proxy.close()
+
+
+def test_the_command_line_shares_its_catalog_changes_too(replicas, sample_products, pg_url: str, monkeypatch) -> None:
+    from search.cli import main
+
+    a, b = replicas("a"), replicas("b")
+    product = sample_products[8]
+    monkeypatch.setenv("VITRINE_DATABASE_URL", pg_url)
+    sku = _variant(product)
+    assert main(["index", "stock", f"{sku}=0", "--index-dir", str(a.engine.index_dir)]) == 0
+    assert b.catch_up() == 1
+    assert b.get_product(product.id).variants[0].stock == 0
+
+
+def test_erasing_a_visitor_on_one_replica_erases_them_for_all(replicas, sample_products) -> None:
+    a, b = replicas("a"), replicas("b")
+    product = sample_products[9]
+    a.visitors.ingest([{"type": "view", "visitor_id": "gone", "product_id": product.id, "session_id": "s-gone"}])
+    a.search(SearchRequest(q="dress", visitor_id="gone", session_id="s-gone"))
+    a.search_log.flush()
+    erased = b.erase_visitor("gone")
+    assert (erased["profiles"], erased["events"], erased["searches"]) == (1, 1, 1)
+    assert a.visitors.profiles.get("gone") is None and a.visitors.events.of_visitor("gone") == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer import format as fmt
@@ -13,7 +15,8 @@ from indexer.sample import write_catalog
 from indexer.updates import CatalogUpdater
 from search.cli.common import add_index_dir, settings_from
 from search.database import Database
-from search.replication import CatalogFeed, write_position
+from search.errors import Unavailable
+from search.replication import CatalogFeed, ReplicatedCatalog, write_position
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -79,9 +82,24 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _updater(args: argparse.Namespace) -> CatalogUpdater:
+@contextmanager
+def _updater(args: argparse.Namespace) -> Iterator[CatalogUpdater | ReplicatedCatalog]:
+    """The local index's updater; with a shared database, the same changes also go to the
+    catalog feed, so every replica applies them (search/replication.py)."""
     settings = settings_from(args)
-    return CatalogUpdater(settings.index_dir, settings.index)
+    with CatalogUpdater(settings.index_dir, settings.index) as updater:
+        if not settings.database_url:
+            yield updater
+            return
+        database = Database.open(settings.database_url)
+        try:
+            catalog = ReplicatedCatalog(lambda: updater, CatalogFeed(database))
+            yield catalog
+            if catalog.waiting:
+                raise Unavailable("the change is in this index but the database is down: run the command again "
+                                  "when it answers so the other replicas get it too")
+        finally:
+            database.close()
 
 
 def cmd_index_upsert(args: argparse.Namespace) -> int:
