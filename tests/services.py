@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 import threading
+import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -73,6 +76,33 @@ def with_host_port(url: str, host: str, port: int) -> str:
     parts = urlsplit(url)
     userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{port}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0, log: Path | None = None) -> None:
+    """Until a `vitrine serve` process answers /health. Generous: several processes may load
+    the model at once on a shared machine; only a dead process or a stuck start fails."""
+    import httpx
+
+    def tail() -> str:
+        return log.read_text()[-3000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}\n{tail()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not start within {timeout} s\n{tail()}")
 
 
 class TcpProxy:

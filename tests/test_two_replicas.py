@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.services import free_port, wait_healthy
+
 ROOT = Path(__file__).parent.parent
 ADMIN = {"X-Admin-Key": "replica-key", "X-Admin-User": "maria"}
 DEADLINE = 5.0
@@ -30,14 +31,8 @@ DEADLINE = 5.0
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(index_dir: Path, database_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "VITRINE_DATABASE_URL": database_url,
         "VITRINE_SERVER__ADMIN_KEY": "replica-key", "VITRINE_LOG_FORMAT": "json",
@@ -47,19 +42,6 @@ def _serve(index_dir: Path, database_url: str, log: Path) -> tuple[subprocess.Po
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     return process, f"http://127.0.0.1:{port}"
-
-
-def _wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"replica exited:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"replica did not start:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -74,7 +56,7 @@ def two_replicas(index_dir: Path, tmp_path: Path, pg_url: str) -> Iterator[tuple
             started.append(process)
             urls.append(url)
         for process, url, name in zip(started, urls, ("a", "b"), strict=True):
-            _wait_until_serving(process, url, tmp_path / f"{name}.log")
+            wait_healthy(url, process, log=tmp_path / f"{name}.log")
         yield urls[0], urls[1]
     finally:
         for process in started:
