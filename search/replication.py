@@ -70,6 +70,7 @@ class CatalogFeed:
                 "INSERT INTO catalog_feed(origin, kind, payload, ts) VALUES (%s, %s, %s, %s) RETURNING seq",
                 (origin, kind, json.dumps(payload, separators=(",", ":")), time.time()),
             ).fetchone()
+        assert row is not None  # INSERT ... RETURNING returns the row
         return int(row[0])
 
     def since(self, seq: int, limit: int = 200) -> list[FeedEntry]:

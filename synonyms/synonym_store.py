@@ -323,12 +323,14 @@ class SynonymStore:
         with self._sql.transaction() as tx:
             for id_, evidence in tx.execute("SELECT id, evidence FROM synonyms").fetchall():
                 new = scrub(evidence)
-                if new != evidence and json.loads(new) != json.loads(evidence):
+                if new is not None and new != evidence and json.loads(new) != json.loads(evidence):
                     tx.execute("UPDATE synonyms SET evidence = ? WHERE id = ?", (new, id_))
                     changed += 1
             for seq, before, after in tx.execute(f"SELECT seq, before, after FROM {self._audit}").fetchall():
                 new_before, new_after = scrub(before), scrub(after)
-                if (before and json.loads(new_before) != json.loads(before)) or (after and json.loads(new_after) != json.loads(after)):
+                if (before and json.loads(new_before or "null") != json.loads(before)) or (
+                    after and json.loads(new_after or "null") != json.loads(after)
+                ):
                     tx.execute(f"UPDATE {self._audit} SET before = ?, after = ? WHERE seq = ?", (new_before, new_after, seq))
                     changed += 1
         self._sql.checkpoint()
