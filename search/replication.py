@@ -205,6 +205,10 @@ class ReplicatedCatalog:
                         applied += 1
                     position = entry.seq
                 write_position(updater.version_dir, position)
+            # Own entries already behind the position (another process on this index applied
+            # them) will never be seen here again.
+            for seq in [seq for seq in self._own if seq <= position]:
+                del self._own[seq]
         return applied
 
     def _apply(self, updater: CatalogUpdater, entry: FeedEntry) -> None:
