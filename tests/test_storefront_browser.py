@@ -100,9 +100,11 @@ def _fresh_visitor(browser, url: str) -> None:
 
 
 def _wait(browser, condition, timeout: float = 15):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout).until(condition)
+    # A list re-rendered while the condition reads it: look again rather than fail.
+    return WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def _css(selector: str):
@@ -116,6 +118,10 @@ def _cards(browser, scope: str = ".vt-results") -> list:
     from selenium.webdriver.common.by import By
 
     return browser.find_elements(By.CSS_SELECTOR, f"{scope} .vt-grid .vt-card")
+
+
+def _card_ids(browser, scope: str = ".vt-results") -> list[str]:
+    return [card.get_attribute("data-id") for card in _cards(browser, scope)]
 
 
 def _events_of(service: SearchService, visitor: str, kind: str, timeout: float = 10) -> list:
@@ -206,20 +212,20 @@ def test_a_facet_filter_and_paging_change_the_results_and_live_in_the_url(server
     _wait(browser, lambda d: _cards(d))
     colour_box = browser.find_element(By.CSS_SELECTOR, "[data-facet=colour] input")
     colour = colour_box.get_attribute("value")
-    colour_box.click()
-    _wait(browser, lambda d: f"colour={colour}" in d.current_url and browser.find_elements(By.CSS_SELECTOR, "[data-facet=colour] input:checked"))
     expected = servers.service.search(SearchRequest(filters=Filters(category=["Clothing"], colour=[colour]), limit=100), record=False)
     assert expected.total > 24, "the sample shop should need a second page here"
+    colour_box.click()
+    # The URL changes at the click, the results when the answer arrives: wait for the results.
+    _wait(browser, lambda d: f"colour={colour}" in d.current_url and _card_ids(d) == [h.id for h in expected.hits[:24]])
+    assert browser.find_element(By.CSS_SELECTOR, "[data-facet=colour] input:checked").get_attribute("value") == colour
     assert browser.find_element(By.CSS_SELECTOR, ".vt-count").text.startswith(str(expected.total))
-    first_page = [c.get_attribute("data-id") for c in _cards(browser)]
-    assert first_page == [h.id for h in expected.hits[:24]]
     browser.find_element(By.CSS_SELECTOR, ".vt-pager .vt-next").click()
-    _wait(browser, lambda d: "page=2" in d.current_url and _cards(d) and _cards(d)[0].get_attribute("data-position") == "24")
-    assert [c.get_attribute("data-id") for c in _cards(browser)] == [h.id for h in expected.hits[24:48]]
+    _wait(browser, lambda d: "page=2" in d.current_url and _card_ids(d) == [h.id for h in expected.hits[24:48]])
+    assert _cards(browser)[0].get_attribute("data-position") == "24"
     assert "Page 2 of" in browser.find_element(By.CSS_SELECTOR, ".vt-page").text
     # The URL alone reproduces the page: reload it.
     browser.get(browser.current_url)
-    _wait(browser, lambda d: _cards(d) and _cards(d)[0].get_attribute("data-position") == "24")
+    _wait(browser, lambda d: _card_ids(d) == [h.id for h in expected.hits[24:48]])
     assert browser.find_element(By.CSS_SELECTOR, "[data-facet=colour] input:checked").get_attribute("value") == colour
     assert console_errors(browser) == []
 
