@@ -13,6 +13,7 @@ import uvicorn
 
 from indexer import format as fmt
 from indexer.build import file_checksum
+from indexer.publish import pull_published
 from indexer.sample import write_catalog
 from search.api.security import ConfigurationError, check_configuration
 from search.cli.common import add_index_dir, settings_from
@@ -46,6 +47,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.index.publish_dir is not None:
+        # Start on the published version: a new replica has none, a restarted one may be behind.
+        try:
+            pulled = pull_published(settings.index.publish_dir, settings.index_dir, keep=settings.index.keep_versions)
+        except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat, OSError) as exc:
+            print(f"warning: could not pull from {settings.index.publish_dir}: {exc}", file=sys.stderr)
+        else:
+            if pulled:
+                print(f"pulled index version {pulled} from {settings.index.publish_dir}", flush=True)
     metrics_dir = _metrics_dir(workers)
     url = f"http://{settings.server.host}:{settings.server.port}"
     shop = f"demo shop at {url}/, " if settings.server.demo_shop else ""
