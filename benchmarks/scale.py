@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale                 # the full run: 20k products, 16 clients, 30 s per scenario
     python -m benchmarks.scale --quick         # a smoke run: 1000 products, 4 clients, 6 s each
+    python -m benchmarks.scale --scenarios workers-1,workers-2 --seconds 60
 
 Scenarios (each a real server, loaded by `--clients` concurrent shoppers doing search, search,
 suggest, events):
@@ -50,6 +51,8 @@ RESULTS = Path(__file__).parent / "results" / "scale.json"
 WORDS = ["dress", "red", "linen", "shirt", "boots", "leather", "wool", "sweater", "blue", "jacket", "summer", "hat"]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCENARIOS = ("workers-1", "workers-2", "replicas-2", "pg-outage")
+FULL = {"products": 20_000, "clients": 16, "seconds": 30.0, "warmup": 5.0, "outage": 10.0}
+QUICK = {"products": 1000, "clients": 4, "seconds": 6.0, "warmup": 1.0, "outage": 4.0}
 
 
 def _free_port() -> int:
@@ -169,6 +172,7 @@ def _scenario_workers(index_dir: Path, products: list[str], args: argparse.Names
     with tempfile.TemporaryDirectory(prefix="vitrine-scale-") as tmp, _server(
         _copy_index(index_dir, Path(tmp) / "index"), workers=workers,
     ) as url:
+        asyncio.run(_load([url], products, args.clients, args.warmup, "warmup"))
         result = asyncio.run(_load([url], products, args.clients, args.seconds, f"w{workers}"))
     result.pop("_accepted_visitors")
     return result
@@ -177,6 +181,7 @@ def _scenario_workers(index_dir: Path, products: list[str], args: argparse.Names
 def _scenario_replicas(index_dir: Path, products: list[str], args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vitrine-scale-") as tmp, ExitStack() as stack:
         urls = [stack.enter_context(_server(_copy_index(index_dir, Path(tmp) / f"replica-{n}"))) for n in range(2)]
+        asyncio.run(_load(urls, products, args.clients, args.warmup, "warmup"))
         result = asyncio.run(_load(urls, products, args.clients, args.seconds, "r2"))
     result.pop("_accepted_visitors")
     return result
@@ -237,6 +242,7 @@ def _scenario_pg_outage(index_dir: Path, products: list[str], args: argparse.Nam
             seconds = max(args.seconds, args.outage * 2)
             marks: dict[str, float] = {}
             with _server(replica, env=env) as url:
+                asyncio.run(_load([url], products, args.clients, args.warmup, "warmup"))
 
                 async def run() -> dict[str, Any]:
                     async def outage() -> None:
@@ -288,17 +294,20 @@ def _stored_visitors(index_dir: Path, env: dict[str, str], wanted: set[str], tim
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--products", type=int, default=20_000)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--outage", type=float, default=10, help="seconds PostgreSQL stays stopped")
+    parser.add_argument("--products", type=int, default=None, help="default 20000 (quick: 1000)")
+    parser.add_argument("--clients", type=int, default=None, help="default 16 (quick: 4)")
+    parser.add_argument("--seconds", type=float, default=None, help="measured seconds per scenario, default 30 (quick: 6)")
+    parser.add_argument("--warmup", type=float, default=None, help="unmeasured seconds of load first, default 5 (quick: 1)")
+    parser.add_argument("--outage", type=float, default=None, help="seconds PostgreSQL stays stopped, default 10 (quick: 4)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--quick", action="store_true", help="1000 products, 4 clients, 6 s per scenario, 4 s outage")
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small sizes (explicit options still win)")
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
-    if args.quick:
-        args.products, args.clients, args.seconds, args.outage = 1000, 4, 6.0, 4.0
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    scenarios = list(dict.fromkeys(s.strip() for s in args.scenarios.split(",") if s.strip()))
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
@@ -319,7 +328,7 @@ def main() -> None:
         results[name] = runs[name]()
     info["load_at_end"] = os.getloadavg()[0]
     report = {
-        "machine": info, "products": args.products, "clients": args.clients, "seconds": args.seconds,
+        "machine": info, "products": args.products, "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
         "quick": args.quick, "scenarios": results,
     }
     out = Path(args.json)
