@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,18 @@ from search.analytics.report_runner import Period, ReportSources, run_report
 from search.analytics.search_log import ANALYTICS_FILE, SearchLog
 from search.analytics.webhook import AbandonedSearchWebhook
 from search.behaviour import referrer_host
+from search.buffer import BUFFER_FILE, LocalBuffer
+from search.database import Database
 from search.engine import SearchEngine
 from search.erasure import erase_visitor
+from search.errors import Unavailable
 from search.merchandising.plan import MerchPlan, annotate
 from search.merchandising.service import Merchandising, impressions_from
-from search.merchandising.store import MERCHANDISING_FILE
+from search.merchandising.store import MERCHANDISING_FILE, MerchandisingStore
 from search.models import Hit, SearchRequest, SearchResult, Suggestion
 from search.personalization.visitors import Visitors
 from search.query import SynonymIndex
+from search.replication import CatalogFeed, ReplicatedCatalog
 from search.segments import Segment, segment_of
 from search.settings import Settings
 from synonyms.generators import SynonymInputs
@@ -61,8 +66,13 @@ class SearchService:
         self._synonym_store: SynonymStore | None = None
         self._webhook: AbandonedSearchWebhook | None = None
         self._merchandising: Merchandising | None = None
+        self._catalog: ReplicatedCatalog | None = None
+        self._failing: set[str] = set()  # watcher jobs whose store is down (logged once)
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
+        self.database: Database | None = Database.open(settings.database_url) if settings.database_url else None
+        self._buffer: LocalBuffer | None = None
         self.reload_synonyms(only_if_exists=True)
 
     @classmethod
@@ -76,7 +86,7 @@ class SearchService:
         """Events, profiles and erasure."""
         with self._lock:
             if self._visitors is None:
-                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot)
+                self._visitors = Visitors(self.settings, lambda: self.engine.snapshot, self.database, self._local_buffer())
             return self._visitors
 
     @property
@@ -84,16 +94,33 @@ class SearchService:
         with self._lock:
             if self._search_log is None:
                 analytics = self.settings.analytics
-                self._search_log = SearchLog(
-                    self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
-                )
+                if self.database is not None:
+                    self._search_log = SearchLog.on_postgres(
+                        self.database, analytics.flush_interval_seconds, analytics.queue_size, self._local_buffer()
+                    )
+                else:
+                    self._search_log = SearchLog(
+                        self.settings.state_dir / ANALYTICS_FILE, analytics.flush_interval_seconds, analytics.queue_size
+                    )
             return self._search_log
+
+    def _local_buffer(self) -> LocalBuffer | None:
+        """Where writes wait while a shared store (PostgreSQL, Redis) is down; None when every
+        store is a local file (a local disk that fails is an error to report, not to wait out).
+        Called with `self._lock` held."""
+        shared = self.database is not None or self.settings.personalization.profile_store.startswith(("redis", "unix"))
+        if shared and self._buffer is None:
+            self._buffer = LocalBuffer(self.settings.state_dir / BUFFER_FILE, self.settings.analytics.buffer_size)
+        return self._buffer
 
     @property
     def synonyms(self) -> SynonymStore:
         with self._lock:
             if self._synonym_store is None:
-                self._synonym_store = SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+                self._synonym_store = (
+                    SynonymStore.on_postgres(self.database) if self.database is not None
+                    else SynonymStore(self.settings.state_dir / SYNONYMS_FILE)
+                )
             return self._synonym_store
 
     @property
@@ -107,13 +134,15 @@ class SearchService:
                     self.search_log.flush()
                     return impressions_from(self.search_log.between(since), self.visitors.events.between(since))
 
-                self._merchandising = Merchandising(self.settings.state_dir, impressions)
+                store = MerchandisingStore.on_postgres(self.database) if self.database is not None else None
+                self._merchandising = Merchandising(self.settings.state_dir, impressions, store)
             return self._merchandising
 
     def _merch_plan(self, request: SearchRequest, segment: Segment, preview: dict[str, Any] | None) -> MerchPlan | None:
         """The rules, profile and experiment variant for this request; None while no
         merchandising store exists (nothing was ever configured) and nothing is previewed."""
-        if preview is None and self._merchandising is None and not (self.settings.state_dir / MERCHANDISING_FILE).exists():
+        if (preview is None and self._merchandising is None and self.database is None
+                and not (self.settings.state_dir / MERCHANDISING_FILE).exists()):
             return None
         return self.merchandising.plan(request, segment, **(preview or {}))
 
@@ -137,6 +166,25 @@ class SearchService:
                     self._updater.close()
                 self._updater = CatalogUpdater(self.engine.index_dir, self.settings.index, self.engine.embedder)
             return self._updater
+
+    @property
+    def catalog(self) -> ReplicatedCatalog:
+        """Catalog changes go through here: the local index, then (with a database) the feed
+        every replica follows (search/replication.py)."""
+        with self._lock:
+            if self._catalog is None:
+                feed = CatalogFeed(self.database) if self.database is not None else None
+                self._catalog = ReplicatedCatalog(lambda: self.updater, feed)
+            return self._catalog
+
+    def catch_up(self) -> int:
+        """Apply the catalog changes other replicas accepted (nothing without a database)."""
+        if self.database is None:
+            return 0
+        applied = self.catalog.catch_up()
+        if applied:
+            self.refresh()
+        return applied
 
     # ---- searching ---------------------------------------------------------------------------
 
@@ -169,7 +217,11 @@ class SearchService:
         """The visitor's affinities (empty when anonymous) and the request's segment."""
         affinities = Affinities()
         if request.visitor_id:
-            affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+            try:
+                affinities = self.visitors.affinities(request.visitor_id, request.session_id)
+            except Unavailable as error:
+                # The profile store is down: answer without personalization rather than not at all.
+                self._degraded("profiles", error)
         context = request.context
         segment = segment_of(
             returning=affinities.returning,
@@ -188,7 +240,12 @@ class SearchService:
         return self.engine.get_product(product_id)
 
     def similar(self, product_id: str, visitor_id: str | None = None, size: list[str] | None = None, limit: int = 12) -> list[Hit]:
-        affinities = self.visitors.affinities(visitor_id) if visitor_id else None
+        affinities = None
+        if visitor_id:
+            try:
+                affinities = self.visitors.affinities(visitor_id)
+            except Unavailable as error:
+                self._degraded("profiles", error)
         return self.engine.similar(product_id, size=size, affinities=affinities, limit=limit)
 
     def recently_viewed(self, visitor_id: str, limit: int = 20) -> list[Hit]:
@@ -208,8 +265,9 @@ class SearchService:
     # ---- synonyms ------------------------------------------------------------------------------
 
     def _has_synonyms(self) -> bool:
-        """Whether a synonym store exists (opened here, or written by another process)."""
-        return self._synonym_store is not None or (self.settings.state_dir / SYNONYMS_FILE).exists()
+        """Whether a synonym store exists (opened here, written by another process, or shared)."""
+        return (self._synonym_store is not None or self.database is not None
+                or (self.settings.state_dir / SYNONYMS_FILE).exists())
 
     def reload_synonyms(self, only_if_exists: bool = False) -> bool:
         """Hand the engine the approved synonyms when a decision was made (by any process)."""
@@ -286,24 +344,84 @@ class SearchService:
             next_webhook = time.monotonic()
             next_pull = time.monotonic()
             while not self._stop.wait(interval):
-                try:
-                    if self.settings.index.publish_dir is not None and time.monotonic() >= next_pull:
-                        next_pull = time.monotonic() + self.settings.index.publish_poll_seconds
-                        self.pull_published_index()
-                    self.refresh()
-                    self.reload_synonyms(only_if_exists=True)
-                    if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
-                        next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
-                        self.webhook.run_once()
-                    if time.monotonic() >= next_purge:
-                        next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-                        self.purge_expired_behaviour()
-                except Exception:  # keep serving the current snapshot whatever happens
-                    log.exception("refresh failed")
+                # Each job on its own: a database that is down must not stop the local index
+                # from refreshing (and the other way round).
+                if self.settings.index.publish_dir is not None and time.monotonic() >= next_pull:
+                    next_pull = time.monotonic() + self.settings.index.publish_poll_seconds
+                    self._guarded("published index pull", self.pull_published_index)
+                self._guarded("catalog feed", self.catch_up)
+                self._guarded("refresh", self.refresh)
+                self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))
+                if self._buffer is not None:
+                    self._guarded("buffered events", self.deliver_buffered)
+                if self.settings.analytics.abandoned_webhook_url and time.monotonic() >= next_webhook:
+                    next_webhook = time.monotonic() + self.settings.analytics.webhook_check_every_seconds
+                    self._guarded("webhook", self.webhook.run_once)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    self._guarded("retention purge", self.purge_expired_behaviour)
 
         self._stop.clear()
         self._watcher = threading.Thread(target=loop, name="vitrine-refresh", daemon=True)
         self._watcher.start()
+
+    def _degraded(self, store: str, error: Exception) -> None:
+        if store not in self._failing:
+            log.warning("store down: answering without it", store=store, error=str(error))
+        self._failing.add(store)
+
+    def deliver_buffered(self) -> int:
+        """Store the event batches that waited out an outage (the search log delivers its own)."""
+        if self._visitors is None:
+            return 0
+        delivered = self._visitors.deliver_buffered()
+        self._failing.discard("profiles")
+        return delivered
+
+    def store_health(self) -> dict[str, str]:
+        """Each store's state for /ready: "ok", or "degraded: <reason>" (searches still answer;
+        writes wait in the local buffer). Cheap: one trivial query per store."""
+        checks: dict[str, Callable[[], None]] = {}
+        if self.database is not None:
+            checks["database"] = self.database.ping
+        with self._lock:
+            visitors, search_log, synonyms = self._visitors, self._search_log, self._synonym_store
+            merchandising = self._merchandising
+        if visitors is not None:
+            checks["profiles"] = visitors.profiles.ping
+            checks["events"] = visitors.events.ping
+        if search_log is not None:
+            checks["search_log"] = search_log.ping
+        if synonyms is not None:
+            checks["synonyms"] = synonyms.ping
+        if merchandising is not None:
+            checks["merchandising"] = merchandising.store.ping
+        health: dict[str, str] = {}
+        for name, ping in checks.items():
+            try:
+                ping()
+                health[name] = "ok"
+            except Exception as error:  # whatever the store raises, /ready reports it
+                health[name] = f"degraded: {error}"
+        if self._buffer is not None:
+            waiting = self._buffer.waiting()
+            health["buffer"] = f"degraded: {waiting} writes waiting for the store" if waiting else "ok"
+        if self._catalog is not None and self._catalog.waiting:
+            health["catalog_feed"] = f"degraded: {self._catalog.waiting} catalog changes waiting for the database"
+        return health
+
+    def _guarded(self, job: str, run: Callable[[], object]) -> None:
+        """Run one watcher job; keep serving the current snapshot whatever happens. A store
+        that is down is reported once per outage, not four times a second."""
+        try:
+            run()
+            self._failing.discard(job)
+        except Unavailable as error:
+            if job not in self._failing:
+                log.warning("background job waiting for a store", job=job, error=str(error))
+            self._failing.add(job)
+        except Exception:
+            log.exception("background job failed", job=job)
 
     def purge_expired_behaviour(self) -> dict[str, int]:
         """Retention: behaviour older than personalization.retention_days is deleted."""
@@ -344,4 +462,9 @@ class SearchService:
             if self._merchandising is not None:
                 self._merchandising.close()
                 self._merchandising = None
+            if self._buffer is not None:
+                self._buffer.close()
+                self._buffer = None
+            if self.database is not None:
+                self.database.close()  # after every store that borrows its connections
         self.engine.close()

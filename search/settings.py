@@ -92,9 +92,10 @@ class RankingSettings(BaseModel):
 class PersonalizationSettings(BaseModel):
     """How anonymous behaviour becomes visitor affinities, and how much they may move results."""
 
-    # Where profiles live: "sqlite" (a file in the data directory; one service process) or a
+    # Where profiles live: "database" (with the rest of the state: a SQLite file in the data
+    # directory, or PostgreSQL when database_url is set), "sqlite" (always the file), or a
     # redis:// URL shared by several service processes.
-    profile_store: str = "sqlite"
+    profile_store: str = "database"
     # Re-ranking weight of affinity matches, relative to fused relevance (which spans 0..1).
     # 0 turns the personalize stage off.
     impact: float = Field(default=0.5, ge=0, le=1)
@@ -151,6 +152,10 @@ class AnalyticsSettings(BaseModel):
     flush_interval_seconds: float = Field(default=0.25, gt=0, le=5)
     # Records waiting for the writer; beyond this they are dropped (and counted), never waited for.
     queue_size: int = Field(default=100_000, ge=100)
+    # With shared stores (database_url, Redis profiles): events and search-log rows accepted
+    # while a store is down wait in a local file (state_dir/pending.db), at most this many; past
+    # it new event batches are refused with 503 and search-log rows dropped (and counted).
+    buffer_size: int = Field(default=100_000, ge=100)
     # A click or purchase without a search_id belongs to the visitor's last search this recent.
     attribution_window_minutes: float = Field(default=30.0, gt=0)
     # Abandoned-search webhook (off when unset): one JSON POST per abandoned search of a visitor.
@@ -239,10 +244,21 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     # Behavioural data (events, profiles, search log, synonyms). None: `<index_dir>/state`.
     data_dir: Path | None = None
+    # Shared state in PostgreSQL (VITRINE_DATABASE_URL=postgresql://user@host:5432/db): every
+    # store (events, profiles, search log, synonyms, merchandising) and the catalog change feed
+    # that keeps replicas in step. None: SQLite files in `state_dir` (one machine).
+    database_url: str | None = None
     query_cache_size: int = Field(default=10_000, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database_url must be a postgresql:// URL (leave it unset for SQLite files)")
+        return value or None
 
     @property
     def state_dir(self) -> Path:

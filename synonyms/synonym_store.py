@@ -1,4 +1,4 @@
-"""Synonym entries, their review workflow and its audit trail, in SQLite.
+"""Synonym entries, their review workflow and its audit trail, in SQLite or PostgreSQL.
 
 An entry is either one-way (`sneakers => trainers`: a search for sneakers also finds
 trainers) or equivalent (`couch, sofa`: each finds the others). Suggestions arrive `pending`;
@@ -15,7 +15,6 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -23,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.normalize import normalize
+from search.database import Database
 from search.errors import InvalidInput, NotFound
+from search.sql import PostgresRunner, Runner, SqliteRunner
 
 SYNONYMS_FILE = "synonyms.db"
 
@@ -115,14 +116,22 @@ _COLUMNS = "id, kind, terms, targets, status, source, confidence, evidence, impa
 
 
 class SynonymStore:
+    """On either store (`search/sql.py`): a SQLite file by default, the shared PostgreSQL
+    database with `SynonymStore.on_postgres` (where an approval on one replica reaches every
+    replica's answers through `version()`)."""
+
+    # Table names: the SQLite file holds only synonyms; PostgreSQL holds every store's tables.
+    _audit = "audit"
+    _rejected = "rejected_pairs"
+
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path: Path | None = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA secure_delete=ON")
+        db.executescript(
             """
             CREATE TABLE IF NOT EXISTS synonyms (
                 id INTEGER PRIMARY KEY, kind TEXT NOT NULL, terms TEXT NOT NULL, targets TEXT NOT NULL,
@@ -139,7 +148,15 @@ class SynonymStore:
             CREATE TABLE IF NOT EXISTS rejected_pairs (pair TEXT PRIMARY KEY, synonym_id INTEGER NOT NULL);
             """
         )
-        self._lock = threading.Lock()
+        self._sql: Runner = SqliteRunner(db)
+
+    @classmethod
+    def on_postgres(cls, database: Database) -> SynonymStore:
+        store = cls.__new__(cls)
+        store.path = None
+        store._audit, store._rejected = "synonym_audit", "synonym_rejected_pairs"
+        store._sql = PostgresRunner(database)
+        return store
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -149,20 +166,21 @@ class SynonymStore:
                        json.loads(evidence), json.loads(impact), created, by, at, note)
 
     def get(self, synonym_id: int) -> Synonym:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM synonyms WHERE id = ?", (synonym_id,)).fetchone()
-        if row is None:
+        rows = self._sql.query(f"SELECT {_COLUMNS} FROM synonyms WHERE id = ?", (synonym_id,))
+        if not rows:
             raise SynonymNotFound(synonym_id)
-        return self._row(row)
+        return self._row(rows[0])
 
-    def list(self, status: Status | None = None) -> list[Synonym]:
+    def list(self, status: Status | None = None) -> builtins.list[Synonym]:
         sql = f"SELECT {_COLUMNS} FROM synonyms"
         args: tuple = ()
         if status is not None:
             sql += " WHERE status = ?"
             args = (status.value,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY COALESCE(json_extract(impact, '$.rescued_searches'), 0) DESC, confidence DESC, id", args).fetchall()
+        # Most rescued searches first: the one expression the dialects spell apart.
+        rescued = ("(impact::json->>'rescued_searches')::float" if self._sql.dialect == "postgres"
+                   else "json_extract(impact, '$.rescued_searches')")
+        rows = self._sql.query(sql + f" ORDER BY COALESCE({rescued}, 0) DESC, confidence DESC, id", args)
         return [self._row(r) for r in rows]
 
     def approved(self) -> builtins.list[Synonym]:
@@ -170,67 +188,61 @@ class SynonymStore:
 
     def version(self) -> int:
         """Changes with every decision (the audit trail only grows)."""
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
+        return int(self._sql.query(f"SELECT COALESCE(MAX(seq), 0) FROM {self._audit}")[0][0])
 
     def audit(self, synonym_id: int) -> builtins.list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT ts, actor, action, before, after, note FROM audit WHERE synonym_id = ? ORDER BY seq", (synonym_id,)
-            ).fetchall()
+        rows = self._sql.query(
+            f"SELECT ts, actor, action, before, after, note FROM {self._audit} WHERE synonym_id = ? ORDER BY seq",
+            (synonym_id,),
+        )
         return [{"ts": ts, "actor": actor, "action": action, "before": json.loads(before) if before else None,
                  "after": json.loads(after) if after else None, "note": note} for ts, actor, action, before, after, note in rows]
 
     def is_rejected(self, pair: tuple[str, str]) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM rejected_pairs WHERE pair = ?", (f"{pair[0]}=>{pair[1]}",)).fetchone() is not None
+        return bool(self._sql.query(f"SELECT 1 FROM {self._rejected} WHERE pair = ?", (f"{pair[0]}=>{pair[1]}",)))
 
     def known(self, candidate: Synonym) -> bool:
         """Already an entry (any status) or one of its pairs was rejected."""
-        with self._lock:
-            if self._db.execute("SELECT 1 FROM synonyms WHERE key = ?", (candidate.key(),)).fetchone():
-                return True
+        if self._sql.query("SELECT 1 FROM synonyms WHERE key = ?", (candidate.key(),)):
+            return True
         return any(self.is_rejected(pair) for pair in candidate.pairs())
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (readiness)."""
+        self._sql.ping()
 
     # ---- writes: one transaction each, with its audit row --------------------------------
 
     def _write(self, action: str, actor: str, note: str | None, before: Synonym | None, after: Synonym) -> Synonym:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                values = (after.kind.value, json.dumps(after.terms), json.dumps(after.targets), after.status.value,
-                          after.source, after.confidence, json.dumps(after.evidence), json.dumps(after.impact),
-                          after.created_at, after.decided_by, after.decided_at, after.note, after.key())
-                if before is None:
-                    cursor = self._db.execute(
-                        "INSERT INTO synonyms (kind, terms, targets, status, source, confidence, evidence, impact, "
-                        "created_at, decided_by, decided_at, note, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        values,
-                    )
-                    after.id = int(cursor.lastrowid or 0)
-                else:
-                    self._db.execute(
-                        "UPDATE synonyms SET kind=?, terms=?, targets=?, status=?, source=?, confidence=?, evidence=?, "
-                        "impact=?, created_at=?, decided_by=?, decided_at=?, note=?, key=? WHERE id=?",
-                        (*values, after.id),
-                    )
-                if after.status == Status.rejected:
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO rejected_pairs(pair, synonym_id) VALUES (?, ?)",
-                        [(f"{a}=>{b}", after.id) for a, b in after.pairs()],
-                    )
-                elif before is not None and before.status == Status.rejected:
-                    self._db.execute("DELETE FROM rejected_pairs WHERE synonym_id = ?", (after.id,))
-                self._db.execute(
-                    "INSERT INTO audit(synonym_id, ts, actor, action, before, after, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (after.id, time.time(), actor, action, json.dumps(before.to_json()) if before else None,
-                     json.dumps(after.to_json()), note),
+        with self._sql.transaction() as tx:
+            values = (after.kind.value, json.dumps(after.terms), json.dumps(after.targets), after.status.value,
+                      after.source, after.confidence, json.dumps(after.evidence), json.dumps(after.impact),
+                      after.created_at, after.decided_by, after.decided_at, after.note, after.key())
+            if before is None:
+                after.id = int(tx.execute(
+                    "INSERT INTO synonyms (kind, terms, targets, status, source, confidence, evidence, impact, "
+                    "created_at, decided_by, decided_at, note, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    values,
+                ).fetchall()[0][0])
+            else:
+                tx.execute(
+                    "UPDATE synonyms SET kind=?, terms=?, targets=?, status=?, source=?, confidence=?, evidence=?, "
+                    "impact=?, created_at=?, decided_by=?, decided_at=?, note=?, key=? WHERE id=?",
+                    (*values, after.id),
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a full disk may have rolled it back already
-                    self._db.execute("ROLLBACK")
-                raise
+            if after.status == Status.rejected:
+                tx.executemany(
+                    f"INSERT INTO {self._rejected}(pair, synonym_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [(f"{a}=>{b}", after.id) for a, b in after.pairs()],
+                )
+            elif before is not None and before.status == Status.rejected:
+                tx.execute(f"DELETE FROM {self._rejected} WHERE synonym_id = ?", (after.id,))
+            tx.execute(
+                f"INSERT INTO {self._audit}(synonym_id, ts, actor, action, before, after, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (after.id, time.time(), actor, action, json.dumps(before.to_json()) if before else None,
+                 json.dumps(after.to_json()), note),
+            )
         return after
 
     def suggest(self, candidate: Synonym) -> Synonym | None:
@@ -308,34 +320,27 @@ class SynonymStore:
             return json.dumps(data)
 
         changed = 0
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for id_, evidence in self._db.execute("SELECT id, evidence FROM synonyms").fetchall():
-                    new = scrub(evidence)
-                    if new != evidence and json.loads(new) != json.loads(evidence):
-                        self._db.execute("UPDATE synonyms SET evidence = ? WHERE id = ?", (new, id_))
-                        changed += 1
-                for seq, before, after in self._db.execute("SELECT seq, before, after FROM audit").fetchall():
-                    new_before, new_after = scrub(before), scrub(after)
-                    if (before and json.loads(new_before) != json.loads(before)) or (after and json.loads(new_after) != json.loads(after)):
-                        self._db.execute("UPDATE audit SET before = ?, after = ? WHERE seq = ?", (new_before, new_after, seq))
-                        changed += 1
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._sql.transaction() as tx:
+            for id_, evidence in tx.execute("SELECT id, evidence FROM synonyms").fetchall():
+                new = scrub(evidence)
+                if new is not None and new != evidence and json.loads(new) != json.loads(evidence):
+                    tx.execute("UPDATE synonyms SET evidence = ? WHERE id = ?", (new, id_))
+                    changed += 1
+            for seq, before, after in tx.execute(f"SELECT seq, before, after FROM {self._audit}").fetchall():
+                new_before, new_after = scrub(before), scrub(after)
+                if (before and json.loads(new_before or "null") != json.loads(before)) or (
+                    after and json.loads(new_after or "null") != json.loads(after)
+                ):
+                    tx.execute(f"UPDATE {self._audit} SET before = ?, after = ? WHERE seq = ?", (new_before, new_after, seq))
+                    changed += 1
+        self._sql.checkpoint()
         return changed
 
     def set_impact(self, synonym_id: int, impact: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute("UPDATE synonyms SET impact = ? WHERE id = ?", (json.dumps(impact), synonym_id))
+        self._sql.execute("UPDATE synonyms SET impact = ? WHERE id = ?", (json.dumps(impact), synonym_id))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
 
 # ---- Solr synonyms.txt and JSON --------------------------------------------------------------

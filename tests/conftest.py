@@ -88,3 +88,45 @@ def mutable_service(mutable_index_dir: Path, embedder: Embedder) -> Iterator[Sea
 def mutable_engine(mutable_service: SearchService) -> SearchEngine:
     """The private copy's search library (the one `mutable_service` runs)."""
     return mutable_service.engine
+
+
+# ---- real database servers: PostgreSQL and Redis (tests/services.py) ------------------------
+
+from search.database import Database  # noqa: E402
+from tests.services import (  # noqa: E402
+    SERVICE_SKIP,
+    check_postgres,
+    drop_schema,
+    new_schema,
+    postgres_url,
+    services_required,
+    with_schema,
+)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL on a fresh schema of the test server, dropped after the test."""
+    base = postgres_url()
+    check_postgres(base)
+    schema = new_schema()
+    yield with_schema(base, schema)
+    drop_schema(base, schema)
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[Database]:
+    database = Database.open(pg_url)
+    yield database
+    database.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """In CI a store suite skipped for want of its server is a failure, not a quiet skip."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and services_required() and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if SERVICE_SKIP in reason:
+            report.outcome = "failed"

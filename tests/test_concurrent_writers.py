@@ -10,7 +10,6 @@ Properties checked:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,31 +22,10 @@ import pytest
 
 from indexer import format as fmt
 from indexer.product_store import ProductStore
+from tests.services import free_port, wait_healthy
 
 KEY = "writers-key"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0) -> None:
-    # Generous: two processes load the model at once on a shared machine. Returns as soon
-    # as the server answers; only a dead process or a stuck start fails.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not start within {timeout} s")
 
 
 @pytest.fixture
@@ -56,14 +34,14 @@ def two_servers(mutable_index_dir: Path) -> Iterator[list[str]]:
     processes, urls = [], []
     try:
         for _ in range(2):
-            port = _free_port()
+            port = free_port()
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "search.cli", "serve", "--index-dir", str(mutable_index_dir), "--port", str(port)],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
             urls.append(f"http://127.0.0.1:{port}")
         for url, process in zip(urls, processes, strict=True):
-            _wait_healthy(url, process)
+            wait_healthy(url, process)
         yield urls
     finally:
         for process in processes:

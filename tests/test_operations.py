@@ -3,9 +3,10 @@
 Properties checked:
   1. /health and /ready need no key even when keys are set; /ready names the index version
      (the one /health reports), its age and every store, all "ok";
-  2. a store that cannot be reached (Redis profiles on a port where nothing listens) makes
-     /ready answer 503 "unavailable" naming that store; the same service with a running Redis
-     is ready;
+  2. Redis profiles on a port where nothing listens: /ready answers 200 "degraded" naming the
+     profile store, searches still answer, vitrine_ready is 0; a data directory that cannot be
+     opened (a file where the volume should be): 503 "unavailable" naming the store, /health
+     still 200; the same service with a running Redis is "ok";
   3. /metrics needs the admin key or the metrics key; the metrics key opens nothing else;
   4. searches, zero-result searches and accepted events are counted; request latencies are
      labelled by route template, never by the path (no product id becomes a label);
@@ -77,26 +78,47 @@ def test_health_and_ready_need_no_key_and_ready_names_index_version_age_and_stor
     assert body["index"]["version"] == health.json()["index_version"]
     assert body["index"]["age_seconds"] >= 0
     assert body["index"]["products"] == health.json()["products"]
-    assert set(body["stores"]) >= {"search_log", "profiles", "synonyms", "merchandising"}
+    assert set(body["stores"]) >= {"search_log", "profiles", "events"}
     assert set(body["stores"].values()) == {"ok"}
 
 
-def test_a_store_that_cannot_be_reached_makes_ready_unavailable_and_names_it(mutable_index_dir, embedder) -> None:
+def test_redis_down_makes_ready_degraded_naming_it_while_search_answers(mutable_index_dir, embedder) -> None:
     nothing_listens = f"redis://127.0.0.1:{_free_port()}/0"
     settings = Settings(index_dir=mutable_index_dir, personalization={"profile_store": nothing_listens})
     service = SearchService(settings, embedder=embedder)
     try:
         with TestClient(create_app(settings, service=service)) as client:
             response = client.get("/ready")
-            # Alive all the same: a load balancer takes it out, an orchestrator does not kill it.
-            assert client.get("/health").status_code == 200
+            # Still fit for traffic: searches answer (without personalization).
+            searched = client.get("/search", params={"q": "dress", "visitor_id": "ops-v9"})
+            scraped = client.get("/metrics").text
     finally:
         service.close()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["stores"]["profiles"].startswith("degraded")
+    assert body["stores"]["search_log"] == "ok"
+    assert searched.status_code == 200 and searched.json()["total"] > 0
+    assert _metric(scraped, "vitrine_ready") == 0
+
+
+def test_a_store_that_cannot_be_opened_makes_ready_unavailable_and_names_it(mutable_index_dir, tmp_path, embedder) -> None:
+    not_a_directory = tmp_path / "state-volume"
+    not_a_directory.write_text("a file where the data directory should be mounted")
+    settings = Settings(index_dir=mutable_index_dir, data_dir=not_a_directory)
+    service = SearchService(settings, embedder=embedder)
+    try:
+        with TestClient(create_app(settings, service=service)) as client:
+            response = client.get("/ready")
+            alive = client.get("/health")
+    finally:
+        service.close()
+    assert alive.status_code == 200  # an orchestrator should not kill it: the volume is the problem
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["stores"]["profiles"].startswith("down: redis")
-    assert body["stores"]["search_log"] == "ok"
+    assert body["stores"]["search_log"].startswith("down:")
 
 
 def test_the_same_service_with_a_running_redis_is_ready(mutable_index_dir, embedder) -> None:
@@ -109,6 +131,7 @@ def test_the_same_service_with_a_running_redis_is_ready(mutable_index_dir, embed
     finally:
         service.close()
     assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
     assert response.json()["stores"]["profiles"] == "ok"
 
 

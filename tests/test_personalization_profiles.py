@@ -1,13 +1,12 @@
-"""Visitor profiles: weighting, decay, visits, caps, and the two stores behind one interface.
+"""Visitor profiles: weighting, decay, visits, caps, and the three stores behind one interface.
 
-The store tests run against a real SQLite file and the real Redis server of the machine
-(VITRINE_TEST_REDIS_URL, default redis://127.0.0.1:6379/0); without a reachable Redis they are
-skipped, unless VITRINE_REQUIRE_SERVICES=1 (CI) turns that into a failure.
+The store tests run against a real SQLite file, the PostgreSQL server (VITRINE_TEST_DATABASE_URL,
+a schema per test) and the Redis server (VITRINE_TEST_REDIS_URL) of the machine
+(tests/services.py); without a reachable server they are skipped, and in CI that skip fails.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,13 +16,16 @@ import pytest
 
 from indexer.catalog import Product
 from search.behaviour import Event
+from search.database import Database
 from search.personalization.profile import affinities, apply_event, new_profile, product_signals
 from search.personalization.profile_stores import (
+    PostgresProfileStore,
     ProfileStore,
     RedisProfileStore,
     SQLiteProfileStore,
 )
 from search.settings import PersonalizationSettings
+from tests.services import redis_url, unavailable
 
 DAY = 86400.0
 T0 = 1_700_000_000.0
@@ -118,29 +120,28 @@ def test_a_new_visit_starts_with_a_new_session_or_after_inactivity() -> None:
 # ---- the stores: one suite, two backends -------------------------------------------------
 
 
-def _redis_url() -> str:
-    return os.environ.get("VITRINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProfileStore]:
     if request.param == "sqlite":
         s: ProfileStore = SQLiteProfileStore(tmp_path / "profiles.db")
         yield s
         s.close()
         return
+    if request.param == "postgres":
+        database = Database.open(request.getfixturevalue("pg_url"))
+        yield PostgresProfileStore(database)
+        database.close()
+        return
     import redis
 
     try:
-        redis.Redis.from_url(_redis_url(), socket_connect_timeout=1).ping()
+        redis.Redis.from_url(redis_url(), socket_connect_timeout=1).ping()
     except redis.RedisError as error:
-        if os.environ.get("VITRINE_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Redis at {_redis_url()} is required here: {error}")
-        pytest.skip(f"no Redis at {_redis_url()}: {error}")
+        unavailable(f"Redis at {redis_url()}", error)
     prefix = f"vitrine-test-{uuid.uuid4().hex}:"
-    rs = RedisProfileStore(_redis_url(), retention_seconds=3600, prefix=prefix)
+    rs = RedisProfileStore(redis_url(), retention_seconds=3600, prefix=prefix)
     yield rs
-    client = redis.Redis.from_url(_redis_url())
+    client = redis.Redis.from_url(redis_url())
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
     rs.close()

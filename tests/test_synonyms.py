@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from indexer.embedding import Embedder
 from search.api.app import create_app
+from search.database import Database
 from search.models import SearchRequest
 from search.service import SearchService
 from search.settings import Settings
@@ -32,8 +33,13 @@ ADMIN = {"X-Admin-Key": "k", "X-Admin-User": "maria"}
 # ---- the store -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SynonymStore]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SynonymStore]:
+    if request.param == "postgres":
+        database = Database.open(request.getfixturevalue("pg_url"))
+        yield SynonymStore.on_postgres(database)
+        database.close()
+        return
     s = SynonymStore(tmp_path / "synonyms.db")
     yield s
     s.close()
@@ -83,6 +89,23 @@ def test_invalid_edits_are_refused_and_nothing_changes(store: SynonymStore) -> N
     assert store.get(entry.id).status == Status.pending
     with pytest.raises(SynonymNotFound):
         store.approve(999, "maria")
+
+
+def test_entries_with_more_rescued_searches_are_listed_first(store: SynonymStore) -> None:
+    low, high = _pending(store, "couch", "sofa"), _pending(store, "sneakers", "trainers")
+    store.set_impact(low.id, {"rescued_searches": 2})
+    store.set_impact(high.id, {"rescued_searches": 9})
+    assert [s.id for s in store.list(Status.pending)] == [high.id, low.id]
+
+
+def test_forgetting_queries_scrubs_evidence_and_the_audit_trail(store: SynonymStore) -> None:
+    from synonyms.synonym_store import Synonym
+
+    entry = store.suggest(Synonym(0, Kind.one_way, ["couch"], ["sofa"], Status.pending, "behavioural", 0.7,
+                                  {"behavioural": {"queries": ["couch for anna", "couch"]}}))
+    assert store.forget_queries({"couch for anna"}) == 2  # the entry and its audit row
+    assert store.get(entry.id).evidence == {"behavioural": {"queries": ["couch"]}}
+    assert store.audit(entry.id)[0]["after"]["evidence"]["behavioural"]["queries"] == ["couch"]
 
 
 def test_decisions_survive_reopening_the_store(tmp_path: Path) -> None:

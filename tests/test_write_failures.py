@@ -60,7 +60,7 @@ def _assert_503(response) -> None:
 def test_full_profile_store_gives_503_and_keeps_no_event_then_a_retry_counts_once(live, sample_products) -> None:
     engine, client = live
     events_before = engine.visitors.events.count()
-    profiles_db = engine.visitors.profiles._db
+    profiles_db = engine.visitors.profiles._sql.db
     _full(profiles_db)
     batch = _batch(sample_products)
     _assert_503(client.post("/events", json={"events": batch}))
@@ -79,7 +79,7 @@ def test_full_profile_store_gives_503_and_keeps_no_event_then_a_retry_counts_onc
 def test_full_event_store_gives_503_and_stores_nothing(live, sample_products) -> None:
     engine, client = live
     events_before = engine.visitors.events.count()
-    _full(engine.visitors.events._db)
+    _full(engine.visitors.events._sql.db)
     _assert_503(client.post("/events", json={"events": _batch(sample_products, 1000)}))
     assert engine.visitors.events.count() == events_before
     assert engine.visitors.profiles.get("full-v0") is None

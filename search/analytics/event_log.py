@@ -1,18 +1,20 @@
 """The event log: every accepted behaviour event, for attribution, reports and erasure.
 
-SQLite by default (the analytics file in the state directory, beside the search log; WAL
-mode so readers never wait for the writer). The methods are the interface a PostgreSQL backend implements.
+One class on either store (`search/sql.py`): SQLite by default (the analytics file in the state
+directory, beside the search log; WAL mode so readers never wait for the writer), or the shared
+PostgreSQL database (`EventLog.on_postgres`), where every replica's events meet.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from search.analytics.search_log import connect
 from search.behaviour import Event
+from search.database import Database
+from search.sql import PostgresRunner, Runner, SqliteRunner
 
 _COLUMNS = (
     "ts", "type", "visitor_id", "session_id", "product_id", "variant_sku", "search_id", "position",
@@ -39,9 +41,9 @@ class LoggedEvent:
 
 class EventLog:
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db = connect(self.path)
-        self._db.executescript(
+        self.path: Path | None = Path(path)
+        db = connect(self.path)
+        db.executescript(
             """
             CREATE TABLE IF NOT EXISTS events (
                 id INTEGER PRIMARY KEY, ts REAL NOT NULL, type TEXT NOT NULL, visitor_id TEXT NOT NULL,
@@ -54,12 +56,20 @@ class EventLog:
             """
         )
         # event_id (optional, from the client) makes a retried batch count once.
-        if "event_id" not in {row[1] for row in self._db.execute("PRAGMA table_info(events)")}:
-            self._db.execute("ALTER TABLE events ADD COLUMN event_id TEXT")
-        self._db.execute(
+        if "event_id" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+            db.execute("ALTER TABLE events ADD COLUMN event_id TEXT")
+        db.execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events(visitor_id, event_id) WHERE event_id IS NOT NULL"
         )
-        self._lock = threading.Lock()
+        self._sql: Runner = SqliteRunner(db)
+
+    @classmethod
+    def on_postgres(cls, database: Database) -> EventLog:
+        """The event log in the shared database (its table comes from the migrations)."""
+        log = cls.__new__(cls)
+        log.path = None
+        log._sql = PostgresRunner(database)
+        return log
 
     def append(self, events: Sequence[tuple[Event, float]]) -> list[tuple[int, int]]:
         """Store the events in one transaction; returns (position in `events`, row id) of those
@@ -75,79 +85,57 @@ class EventLog:
                 context.referrer if context else None, event.event_id,
             ))
         placeholders = ", ".join("?" for _ in range(len(_COLUMNS) + 1))
-        sql = f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)}, event_id) VALUES ({placeholders})"
+        # A duplicate (visitor_id, event_id) is skipped (SQLite >= 3.35 and PostgreSQL alike).
+        sql = (f"INSERT INTO events ({', '.join(_COLUMNS)}, event_id) VALUES ({placeholders}) "
+               "ON CONFLICT DO NOTHING RETURNING id")
         stored: list[tuple[int, int]] = []
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for position, row in enumerate(rows):
-                    cursor = self._db.execute(sql, row)
-                    if cursor.rowcount:
-                        stored.append((position, int(cursor.lastrowid or 0)))
-                self._db.execute("COMMIT")
-            except BaseException:
-                # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK
-                # would raise and hide the real error.
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._sql.transaction() as tx:
+            for position, row in enumerate(rows):
+                found = tx.execute(sql, row).fetchall()  # to the end: SQLite finishes the statement
+                if found:
+                    stored.append((position, int(found[0][0])))
         return stored
 
     def remove(self, row_ids: Sequence[int]) -> int:
         """Undo an append whose profile updates failed (the batch counts not at all)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                removed = sum(
-                    self._db.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
-                    for chunk in (list(row_ids[i : i + 500]) for i in range(0, len(row_ids), 500))
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        return removed
+        with self._sql.transaction() as tx:
+            return sum(
+                tx.execute(f"DELETE FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+                for chunk in (list(row_ids[i : i + 500]) for i in range(0, len(row_ids), 500))
+            )
 
     def of_visitor(self, visitor_id: str) -> list[LoggedEvent]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM events WHERE visitor_id = ? ORDER BY ts", (visitor_id,)
-            ).fetchall()
+        rows = self._sql.query(f"SELECT {', '.join(_COLUMNS)} FROM events WHERE visitor_id = ? ORDER BY ts, id", (visitor_id,))
         return [LoggedEvent(*row) for row in rows]
 
     def between(self, since: float | None = None, until: float | None = None) -> Iterator[LoggedEvent]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts",
-                (since if since is not None else float("-inf"), until if until is not None else float("inf")),
-            ).fetchall()
+        rows = self._sql.query(
+            f"SELECT {', '.join(_COLUMNS)} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+        )
         return (LoggedEvent(*row) for row in rows)
 
     def delete_visitor(self, visitor_id: str) -> int:
-        with self._lock:
-            return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
+        return self._sql.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,))
 
     def trace_of(self, visitor_id: str) -> tuple[set[str], set[str]]:
         """The session ids and query texts of a visitor's events (for erasure)."""
-        with self._lock:
-            rows = self._db.execute("SELECT session_id, query FROM events WHERE visitor_id = ?", (visitor_id,)).fetchall()
+        rows = self._sql.query("SELECT session_id, query FROM events WHERE visitor_id = ?", (visitor_id,))
         return {s for s, _ in rows if s}, {q for _, q in rows if q}
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file and empty it: deleted rows leave no old page
-        copies behind (erasure)."""
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make deletions final on disk (erasure): SQLite's WAL is copied back and emptied."""
+        self._sql.checkpoint()
 
     def purge(self, before: float) -> int:
-        with self._lock:
-            return self._db.execute("DELETE FROM events WHERE ts < ?", (before,)).rowcount
+        return self._sql.execute("DELETE FROM events WHERE ts < ?", (before,))
 
     def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return self._sql.query("SELECT COUNT(*) FROM events")[0][0]
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (readiness)."""
+        self._sql.ping()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()

@@ -6,8 +6,8 @@ every `flush_interval` (0.25 s by default). So a kill -9 loses at most the recor
 interval, and a clean shutdown (`close`) writes everything. When the queue is full (the disk
 cannot keep up) new records are dropped and counted rather than slowing searches down.
 
-SQLite is the embedded default; the read methods are the interface a PostgreSQL backend
-implements.
+SQLite is the embedded default; with a database URL the same class writes to PostgreSQL
+(`SearchLog.on_postgres`), shared by every replica.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from pathlib import Path
 import structlog
 
 from indexer.normalize import normalize
+from search.buffer import LocalBuffer
+from search.database import Database
+from search.errors import Unavailable
 from search.models import SearchRequest, SearchResult
+from search.sql import PostgresRunner, Runner, SqliteRunner
 
 log = structlog.get_logger("vitrine.searchlog")
 
@@ -127,14 +131,31 @@ def search_row(request: SearchRequest, result: SearchResult, ts: float) -> tuple
 
 
 class SearchLog:
+    """The search log on either store (`search/sql.py`): SQLite by default, the shared
+    PostgreSQL database with `SearchLog.on_postgres`. Same queue and writer thread on both."""
+
     def __init__(self, path: str | Path, flush_interval: float = 0.25, max_queue: int = 100_000) -> None:
-        self.path = Path(path)
-        self._db = connect(self.path)
+        self.path: Path | None = Path(path)
+        self._start(SqliteRunner(connect(self.path)), flush_interval, max_queue)
+
+    @classmethod
+    def on_postgres(
+        cls, database: Database, flush_interval: float = 0.25, max_queue: int = 100_000, buffer: LocalBuffer | None = None
+    ) -> SearchLog:
+        """The shared log. With a `buffer`, rows the database cannot take (it is down) wait
+        there, on local disk, and are written first when it is back."""
+        log_ = cls.__new__(cls)
+        log_.path = None
+        log_._start(PostgresRunner(database), flush_interval, max_queue, buffer)
+        return log_
+
+    def _start(self, runner: Runner, flush_interval: float, max_queue: int, buffer: LocalBuffer | None = None) -> None:
+        self._sql: Runner = runner
+        self._buffer = buffer
         self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=max_queue)
         self._flush_interval = flush_interval
         self.dropped = 0
         self.written = 0
-        self._lock = threading.Lock()
         self._writer = threading.Thread(target=self._write_loop, name="vitrine-searchlog", daemon=True)
         self._writer.start()
 
@@ -157,7 +178,12 @@ class SearchLog:
 
     def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                # With a buffer, wake up now and then to deliver what waited out an outage.
+                first = self._queue.get(timeout=1.0 if self._buffer is not None else None)
+            except queue.Empty:
+                self._deliver_buffered()
+                continue
             batch: list[tuple] = []
             stop = first is None
             if first is not None:
@@ -184,21 +210,48 @@ class SearchLog:
             if stop:
                 return
 
-    def _insert(self, rows: list[tuple]) -> None:
+    def _write(self, rows: list[tuple] | list[list]) -> None:
         placeholders = ", ".join("?" for _ in _SEARCH_COLUMNS)
-        sql = f"INSERT OR IGNORE INTO searches ({', '.join(_SEARCH_COLUMNS)}) VALUES ({placeholders})"
+        sql = f"INSERT INTO searches ({', '.join(_SEARCH_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+        with self._sql.transaction() as tx:
+            tx.executemany(sql, rows)
+        self.written += len(rows)
+
+    def _deliver_buffered(self) -> bool:
+        """Write rows that waited in the buffer; True when none is left."""
+        if self._buffer is None:
+            return True
+        try:
+            self._buffer.drain("searches", self._write)
+            return True
+        except Unavailable:
+            return False
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting in the local buffer for the database to return."""
+        return self._buffer.waiting("searches") if self._buffer is not None else 0
+
+    def _insert(self, rows: list[tuple]) -> None:
+        if self._buffer is not None:
+            # Older rows waiting out an outage go first; while any wait, new ones queue behind them.
+            if self._deliver_buffered():
+                try:
+                    self._write(rows)
+                    return
+                except Unavailable:
+                    pass
+            try:
+                self._buffer.put("searches", rows, items=len(rows))
+            except Unavailable:
+                self.dropped += len(rows)
+                log.error("search log buffer full: records dropped", rows=len(rows), dropped=self.dropped)
+            return
         for attempt in range(5):
             try:
-                with self._lock:
-                    self._db.execute("BEGIN")
-                    self._db.executemany(sql, rows)
-                    self._db.execute("COMMIT")
-                self.written += len(rows)
+                self._write(rows)
                 return
-            except sqlite3.OperationalError:
-                with self._lock:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+            except (sqlite3.OperationalError, Unavailable):
                 log.warning("search log write failed, retrying", attempt=attempt + 1, rows=len(rows))
                 time.sleep(0.2 * (attempt + 1))
         log.error("search log records lost after retries", rows=len(rows))
@@ -211,31 +264,30 @@ class SearchLog:
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join(timeout=30)
-        with self._lock:
-            self._db.close()
+        self._sql.close()
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (readiness)."""
+        self._sql.ping()
 
     # ---- reads ---------------------------------------------------------------------------
 
     def between(self, since: float | None = None, until: float | None = None) -> Iterator[LoggedSearch]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_SEARCH_COLUMNS)} FROM searches WHERE ts >= ? AND ts < ? ORDER BY ts",
-                (since if since is not None else float("-inf"), until if until is not None else float("inf")),
-            ).fetchall()
+        rows = self._sql.query(
+            f"SELECT {', '.join(_SEARCH_COLUMNS)} FROM searches WHERE ts >= ? AND ts < ? ORDER BY ts",
+            (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+        )
         return (LoggedSearch(*row) for row in rows)
 
     def delete_visitor(self, visitor_id: str) -> int:
-        with self._lock:
-            return self._db.execute("DELETE FROM searches WHERE visitor_id = ?", (visitor_id,)).rowcount
+        return self._sql.execute("DELETE FROM searches WHERE visitor_id = ?", (visitor_id,))
 
     def purge(self, before: float) -> int:
-        with self._lock:
-            return self._db.execute("DELETE FROM searches WHERE ts < ?", (before,)).rowcount
+        return self._sql.execute("DELETE FROM searches WHERE ts < ?", (before,))
 
     def trace_of(self, visitor_id: str) -> tuple[set[str], set[str]]:
         """The session ids and query texts of a visitor's searches (for erasure)."""
-        with self._lock:
-            rows = self._db.execute("SELECT session_id, query FROM searches WHERE visitor_id = ?", (visitor_id,)).fetchall()
+        rows = self._sql.query("SELECT session_id, query FROM searches WHERE visitor_id = ?", (visitor_id,))
         return {s for s, _ in rows if s}, {q for _, q in rows if q}
 
     def delete_sessions(self, session_ids: set[str], visitor_id: str) -> tuple[int, set[str]]:
@@ -246,9 +298,9 @@ class SearchLog:
         ids = sorted(session_ids)
         marks = ",".join("?" * len(ids))
         where = f"session_id IN ({marks}) AND (visitor_id IS NULL OR visitor_id = ?)"
-        with self._lock:
-            queries = {q for (q,) in self._db.execute(f"SELECT query FROM searches WHERE {where}", (*ids, visitor_id))}
-            deleted = self._db.execute(f"DELETE FROM searches WHERE {where}", (*ids, visitor_id)).rowcount
+        with self._sql.transaction() as tx:
+            queries = {q for (q,) in tx.execute(f"SELECT query FROM searches WHERE {where}", (*ids, visitor_id)).fetchall()}
+            deleted = tx.execute(f"DELETE FROM searches WHERE {where}", (*ids, visitor_id)).rowcount
         return deleted, queries
 
     def searched_by_others(self, queries: set[str]) -> set[str]:
@@ -257,18 +309,14 @@ class SearchLog:
         items = sorted(queries)
         for start in range(0, len(items), 500):
             chunk = items[start : start + 500]
-            with self._lock:
-                found |= {q for (q,) in self._db.execute(
-                    f"SELECT DISTINCT query FROM searches WHERE query IN ({','.join('?' * len(chunk))})", chunk
-                )}
+            found |= {q for (q,) in self._sql.query(
+                f"SELECT DISTINCT query FROM searches WHERE query IN ({','.join('?' * len(chunk))})", chunk
+            )}
         return found
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file and empty it: deleted rows leave no old page
-        copies behind (erasure)."""
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make deletions final on disk (erasure): SQLite's WAL is copied back and emptied."""
+        self._sql.checkpoint()
 
     def count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM searches").fetchone()[0]
+        return self._sql.query("SELECT COUNT(*) FROM searches")[0][0]

@@ -70,7 +70,7 @@ def _products(payload: Any) -> list[Product]:
 @router.put("/products")
 def upsert_products(service: ServiceDep, payload: Any = Body(..., description="Products in catalog format v1")) -> dict[str, int]:
     """Add or replace products. Only products whose text changed are re-embedded."""
-    summary = service.updater.upsert(_products(payload))
+    summary = service.catalog.upsert(_products(payload))
     service.refresh()
     return {"added": summary.added, "updated": summary.updated, "embedded": summary.embedded}
 
@@ -81,7 +81,7 @@ Batch = Body(max_length=MAX_BATCH, description=f"At most {MAX_BATCH} items per r
 @router.patch("/stock")
 def update_stock(service: ServiceDep, updates: Annotated[list[StockUpdate], Batch]) -> dict[str, Any]:
     """Set stock per variant SKU."""
-    summary = service.updater.set_stock([(u.sku, u.stock) for u in updates])
+    summary = service.catalog.set_stock([(u.sku, u.stock) for u in updates])
     service.refresh()
     return {"updated": summary.updated, "unknown_skus": summary.unknown}
 
@@ -95,7 +95,7 @@ def update_prices(service: ServiceDep, updates: Annotated[list[PriceUpdate], Bat
     updated = 0
     for items, key in ((by_sku, "sku"), (by_id, "id")):
         if items:
-            summary = service.updater.set_prices(items, by=key)
+            summary = service.catalog.set_prices(items, by=key)
             updated += summary.updated
             unknown += summary.unknown
     service.refresh()
@@ -104,7 +104,7 @@ def update_prices(service: ServiceDep, updates: Annotated[list[PriceUpdate], Bat
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_product(service: ServiceDep, product_id: Annotated[str, Path(max_length=200)]) -> Response:
-    missing = service.updater.delete([product_id])
+    missing = service.catalog.delete([product_id])
     if missing:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"product {product_id!r} not found")
     service.refresh()

@@ -3,8 +3,10 @@
 
 - /health answers while the process runs: index version and counts, the process id.
 - /ready says whether this process should get traffic: 200 with `"status": "ok"` or
-  `"degraded"` (a store is down but its writes are buffered and searches still answer), 503
-  with `"status": "unavailable"` when no index is loaded or a store fails with no fallback.
+  `"degraded"` (PostgreSQL or Redis is down: searches still answer, without personalization,
+  and accepted writes wait in the local buffer), 503 with `"status": "unavailable"` when a
+  store cannot even be opened. A process without a loaded index does not answer at all (it
+  refuses to start).
   It names the index version and its age, and each store's state.
 - /metrics is the Prometheus exposition of every worker (search.metrics). Admin route: the
   admin key opens it, and so does `server.metrics_key` (that key opens nothing else), so a
@@ -14,28 +16,21 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from search import metrics
-from search.analytics.search_log import ANALYTICS_FILE
 from search.api import security
 from search.api.deps import ServiceDep, SettingsDep
-from search.merchandising.store import MERCHANDISING_FILE
 from search.service import SearchService
-from search.settings import Settings
-from synonyms.synonym_store import SYNONYMS_FILE
 
 router = APIRouter(tags=["operations"])
 
 OK = "ok"
-PROBE_TIMEOUT_SECONDS = 1.0
 
 
 @router.get("/health")
@@ -87,58 +82,15 @@ def readiness(service: SearchService) -> dict[str, Any]:
 
 
 def store_states(service: SearchService) -> dict[str, str]:
-    """Each store's state: "ok", "degraded: <reason>" or "down: <reason>".
+    """Each store's state: "ok", "degraded: <reason>" (searches answer, writes wait in the
+    local buffer: SearchService.store_health) or "down: <reason>" (it cannot even be opened).
 
-    The service reports its own (`store_health`, which also knows about write buffers) when
-    it has it; otherwise the stores' files and servers are probed from here."""
-    store_health = getattr(service, "store_health", None)
-    if callable(store_health):
-        return dict(store_health())
-    return probe_stores(service.settings)
-
-
-def probe_stores(settings: Settings) -> dict[str, str]:
-    state = settings.state_dir
-    stores = {
-        "search_log": _probe_sqlite(state / ANALYTICS_FILE),
-        "synonyms": _probe_sqlite(state / SYNONYMS_FILE),
-        "merchandising": _probe_sqlite(state / MERCHANDISING_FILE),
-    }
-    spec = settings.personalization.profile_store
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        stores["profiles"] = _probe_redis(spec)
-    elif spec.startswith("sqlite:///"):
-        stores["profiles"] = _probe_sqlite(Path(spec.removeprefix("sqlite:///")))
-    else:
-        stores["profiles"] = _probe_sqlite(state / "profiles.db")
-    return stores
-
-
-def _probe_sqlite(path: Path) -> str:
-    """The file opens and answers a query (a store not created yet is fine: it will be)."""
-    if not path.exists():
-        return OK if os.access(path.parent if path.parent.exists() else path.parent.parent, os.W_OK) else (
-            f"down: {path.parent} is not writable"
-        )
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=PROBE_TIMEOUT_SECONDS)
+    The stores every request path uses are opened first (as the first search or event would),
+    so a fresh process reports them rather than nothing."""
+    opened: dict[str, str] = {}
+    for name, open_store in (("search_log", lambda: service.search_log), ("events", lambda: service.visitors)):
         try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error as error:
-        return f"down: {path.name}: {error}"
-    return OK
-
-
-def _probe_redis(url: str) -> str:
-    import redis  # optional: only with Redis profiles
-
-    client = redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_SECONDS, socket_connect_timeout=PROBE_TIMEOUT_SECONDS)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        return f"down: redis: {error}"
-    finally:
-        client.close()
-    return OK
+            open_store()
+        except Exception as error:  # whatever opening raises, /ready reports it
+            opened[name] = f"down: {error}"
+    return {**service.store_health(), **opened}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer import format as fmt
@@ -13,6 +15,9 @@ from indexer.publish import PublishError, publish_version
 from indexer.sample import write_catalog
 from indexer.updates import CatalogUpdater
 from search.cli.common import add_index_dir, settings_from
+from search.database import Database
+from search.errors import Unavailable
+from search.replication import CatalogFeed, ReplicatedCatalog, write_position
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -21,6 +26,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     config = settings.index
     if args.max_rejected_share is not None:
         config = config.model_copy(update={"max_rejected_share": args.max_rejected_share})
+    # With a shared database, the version records where the catalog feed stood when its catalog
+    # was read: replicas opening it replay only the changes accepted after (ARCHITECTURE.md).
+    feed_head = _feed_head(settings.database_url)
     try:
         result = build_from_catalog(args.catalog, settings.index_dir, config, args.format, progress=not args.quiet)
     except TooManyRejections as exc:
@@ -33,6 +41,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if feed_head is not None:
+        write_position(result.version_dir, feed_head)
     m = result.manifest
     report = result.report
     if report is not None:
@@ -72,6 +82,16 @@ def _publish(index_dir: Path, publish_dir: Path, version: str | None) -> int:
     return 0
 
 
+def _feed_head(database_url: str | None) -> int | None:
+    if not database_url:
+        return None
+    database = Database.open(database_url)
+    try:
+        return CatalogFeed(database).head()
+    finally:
+        database.close()
+
+
 def cmd_index_info(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
@@ -85,9 +105,24 @@ def cmd_index_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _updater(args: argparse.Namespace) -> CatalogUpdater:
+@contextmanager
+def _updater(args: argparse.Namespace) -> Iterator[CatalogUpdater | ReplicatedCatalog]:
+    """The local index's updater; with a shared database, the same changes also go to the
+    catalog feed, so every replica applies them (search/replication.py)."""
     settings = settings_from(args)
-    return CatalogUpdater(settings.index_dir, settings.index)
+    with CatalogUpdater(settings.index_dir, settings.index) as updater:
+        if not settings.database_url:
+            yield updater
+            return
+        database = Database.open(settings.database_url)
+        try:
+            catalog = ReplicatedCatalog(lambda: updater, CatalogFeed(database))
+            yield catalog
+            if catalog.waiting:
+                raise Unavailable("the change is in this index but the database is down: run the command again "
+                                  "when it answers so the other replicas get it too")
+        finally:
+            database.close()
 
 
 def cmd_index_upsert(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from search.analytics.reports import attribute
+from search.errors import Unavailable
 from search.merchandising.experiments import Experiment, assign
 from search.merchandising.experiments import report as experiment_stats
 from search.merchandising.plan import MerchPlan, annotate, merge_filters
@@ -39,8 +40,11 @@ CHECK_EVERY = 1.0
 
 
 class Merchandising:
-    def __init__(self, state_dir: Path, impressions: Callable[[], tuple[list, list]] | None = None) -> None:
-        self.store = MerchandisingStore(Path(state_dir) / MERCHANDISING_FILE)
+    def __init__(
+        self, state_dir: Path, impressions: Callable[[], tuple[list, list]] | None = None,
+        store: MerchandisingStore | None = None,
+    ) -> None:
+        self.store = store or MerchandisingStore(Path(state_dir) / MERCHANDISING_FILE)
         self._impressions = impressions
         self._lock = threading.Lock()
         self._version = -1
@@ -58,7 +62,12 @@ class Merchandising:
             return
         with self._lock:
             self._checked = now
-            version = self.store.version()
+            try:
+                version = self.store.version()
+            except Unavailable as error:
+                # The shared database is down: keep steering with what was loaded last.
+                log.warning("merchandising store unreachable: keeping the loaded rules", error=str(error))
+                return
             if version == self._version:
                 return
             self._rules = self.store.rules()

@@ -1,4 +1,5 @@
-"""Rules, ranking profiles and experiments in SQLite (`merchandising.db` in the state directory).
+"""Rules, ranking profiles and experiments in SQLite (`merchandising.db` in the state directory)
+or in the shared PostgreSQL database.
 
 Each object is stored as its JSON body with a version that grows with every change; every
 change is one transaction writing the object and an audit row (who, when, before, after),
@@ -11,15 +12,16 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from search.database import Database
 from search.merchandising.experiments import Experiment, ExperimentBody
 from search.merchandising.profiles import DEFAULT_PROFILE, Profile, ProfileBody
 from search.merchandising.rules import Rule, RuleBody
+from search.sql import PostgresRunner, Runner, SqliteRunner
 
 MERCHANDISING_FILE = "merchandising.db"
 
@@ -33,13 +35,21 @@ class Conflict(ValueError):
 
 
 class MerchandisingStore:
+    """On either store (`search/sql.py`): `merchandising.db` by default, the shared PostgreSQL
+    database with `MerchandisingStore.on_postgres` (its tables prefixed `merch_`)."""
+
+    # Table names: the SQLite file holds only merchandising; PostgreSQL holds every store's.
+    _objects, _audit, _counters = "objects", "audit", "counters"
+    # Objects are listed in creation order: SQLite's rowid, PostgreSQL's `created` serial.
+    _created = "rowid"
+
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path: Path | None = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(
             """
             CREATE TABLE IF NOT EXISTS objects (
                 kind TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
@@ -52,73 +62,80 @@ class MerchandisingStore:
             CREATE TABLE IF NOT EXISTS counters (kind TEXT PRIMARY KEY, next INTEGER NOT NULL);
             """
         )
-        self._lock = threading.Lock()
+        self._sql: Runner = SqliteRunner(db)
+
+    @classmethod
+    def on_postgres(cls, database: Database) -> MerchandisingStore:
+        store = cls.__new__(cls)
+        store.path = None
+        store._objects, store._audit, store._counters = "merch_objects", "merch_audit", "merch_counters"
+        store._created = "created"
+        store._sql = PostgresRunner(database)
+        return store
 
     # ---- generic -------------------------------------------------------------------------
 
     def _get(self, kind: str, key: str) -> dict[str, Any]:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM objects WHERE kind = ? AND key = ? AND deleted = 0", (kind, key)
-            ).fetchone()
-        if row is None:
+        rows = self._sql.query(f"SELECT body FROM {self._objects} WHERE kind = ? AND key = ? AND deleted = 0", (kind, key))
+        if not rows:
             raise NotFound(f"no {kind} {key!r}")
-        return json.loads(row[0])
+        return json.loads(rows[0][0])
 
     def _list(self, kind: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM objects WHERE kind = ? AND deleted = 0 ORDER BY rowid", (kind,)
-            ).fetchall()
+        rows = self._sql.query(
+            f"SELECT body FROM {self._objects} WHERE kind = ? AND deleted = 0 ORDER BY {self._created}", (kind,)
+        )
         return [json.loads(r[0]) for r in rows]
 
     def _write(self, kind: str, key: str | None, actor: str, action: str, make) -> dict[str, Any]:
         """One transaction: read the current body, build the new one (`make(before, key, version)`),
-        write it and its audit row. `key=None` allocates the next numeric key."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if key is None:
-                    row = self._db.execute("SELECT next FROM counters WHERE kind = ?", (kind,)).fetchone()
-                    number = row[0] if row else 1
-                    self._db.execute("INSERT OR REPLACE INTO counters(kind, next) VALUES (?, ?)", (kind, number + 1))
-                    key = str(number)
-                row = self._db.execute(
-                    "SELECT body, version, deleted FROM objects WHERE kind = ? AND key = ?", (kind, key)
-                ).fetchone()
-                before = json.loads(row[0]) if row and not row[2] else None
-                version = (row[1] if row else 0) + 1
-                after = make(before, key, version)
-                deleted = int(after is None)
-                body = json.dumps(after if after is not None else before)
-                self._db.execute(
-                    "INSERT INTO objects(kind, key, version, body, deleted) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT(kind, key) DO UPDATE SET version = excluded.version, body = excluded.body, "
-                    "deleted = excluded.deleted",
-                    (kind, key, version, body, deleted),
+        write it and its audit row. `key=None` allocates the next numeric key. Writers take turns
+        (SQLite's write lock; a PostgreSQL advisory lock), so two replicas never share a key."""
+        with self._sql.transaction(serialize="vitrine.merchandising") as tx:
+            if key is None:
+                row = tx.execute(f"SELECT next FROM {self._counters} WHERE kind = ?", (kind,)).fetchone()
+                number = row[0] if row else 1
+                tx.execute(
+                    f"INSERT INTO {self._counters}(kind, next) VALUES (?, ?) "
+                    "ON CONFLICT(kind) DO UPDATE SET next = excluded.next",
+                    (kind, number + 1),
                 )
-                self._db.execute(
-                    "INSERT INTO audit(kind, key, ts, actor, action, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (kind, key, time.time(), actor, action, json.dumps(before) if before else None,
-                     json.dumps(after) if after is not None else None),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                key = str(number)
+            row = tx.execute(
+                f"SELECT body, version, deleted FROM {self._objects} WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            before = json.loads(row[0]) if row and not row[2] else None
+            version = (row[1] if row else 0) + 1
+            after = make(before, key, version)
+            deleted = int(after is None)
+            body = json.dumps(after if after is not None else before)
+            tx.execute(
+                f"INSERT INTO {self._objects}(kind, key, version, body, deleted) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(kind, key) DO UPDATE SET version = excluded.version, body = excluded.body, "
+                "deleted = excluded.deleted",
+                (kind, key, version, body, deleted),
+            )
+            tx.execute(
+                f"INSERT INTO {self._audit}(kind, key, ts, actor, action, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, key, time.time(), actor, action, json.dumps(before) if before else None,
+                 json.dumps(after) if after is not None else None),
+            )
         return after if after is not None else before or {}
 
     def audit(self, kind: str, key: str) -> builtins.list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT ts, actor, action, before, after FROM audit WHERE kind = ? AND key = ? ORDER BY seq", (kind, key)
-            ).fetchall()
+        rows = self._sql.query(
+            f"SELECT ts, actor, action, before, after FROM {self._audit} WHERE kind = ? AND key = ? ORDER BY seq",
+            (kind, key),
+        )
         return [{"ts": ts, "actor": actor, "action": action, "before": json.loads(b) if b else None,
                  "after": json.loads(a) if a else None} for ts, actor, action, b, a in rows]
 
     def version(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
+        return int(self._sql.query(f"SELECT COALESCE(MAX(seq), 0) FROM {self._audit}")[0][0])
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (readiness)."""
+        self._sql.ping()
 
     # ---- rules ---------------------------------------------------------------------------
 
@@ -211,8 +228,7 @@ class MerchandisingStore:
         return Experiment.model_validate(self._write("experiment", experiment_id, actor, "stopped", make))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
 
 def default_profile() -> Profile:

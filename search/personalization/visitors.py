@@ -17,6 +17,8 @@ import structlog
 from search.analytics.event_log import EventLog
 from search.analytics.search_log import ANALYTICS_FILE
 from search.behaviour import Event, Rejected, parse_batch
+from search.buffer import LocalBuffer
+from search.database import Database
 from search.errors import Unavailable
 from search.personalization.profile import (
     Affinities,
@@ -40,17 +42,24 @@ class IngestResult:
     unknown_products: list[str] = field(default_factory=list)
     # Already stored (same visitor_id and event_id): a retried batch, not counted again.
     duplicates: int = 0
+    # Accepted while a store was down: kept in the local buffer, stored when it is back.
+    buffered: int = 0
 
 
 class Visitors:
-    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self, settings: Settings, snapshot: Callable[[], Snapshot], database: Database | None = None,
+        buffer: LocalBuffer | None = None,
+    ) -> None:
         self.settings = settings
         self._snapshot = snapshot
         state = settings.state_dir
         retention = settings.personalization.retention_days * 86400.0
-        self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention)
-        self.events = EventLog(state / ANALYTICS_FILE)
+        self.profiles: ProfileStore = open_profile_store(settings.personalization.profile_store, state, retention, database)
+        self.events = EventLog.on_postgres(database) if database is not None else EventLog(state / ANALYTICS_FILE)
         self._cache: dict[tuple[str, str | None], tuple[float, Affinities]] = {}
+        # With shared stores (PostgreSQL, Redis), batches accepted during an outage wait here.
+        self._buffer = buffer
 
     def ingest(self, raw_events: list[Any], now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now
@@ -70,8 +79,29 @@ class Visitors:
             per_visitor[event.visitor_id].append((event, ts))
             if event.product_id and snapshot.product(event.product_id) is None:
                 unknown.add(event.product_id)
-        # The batch and its profile updates commit together or not at all: events first (one
-        # transaction), then profiles (atomic per store); if profiles fail, the events go too.
+        try:
+            stored, fresh = self._store(timed, snapshot)
+        except Unavailable as error:
+            if self._buffer is None:
+                raise
+            # A store is down: the batch waits on local disk and is stored when it is back
+            # (`deliver_buffered`); past the buffer's bound this raises and the batch is refused.
+            self._buffer.put("events", [[event.model_dump(mode="json"), ts] for event, ts in timed], items=len(timed))
+            self._forget(per_visitor)
+            rejected.sort(key=lambda r: r.index)
+            log.warning("events buffered until the store is back", events=len(timed), error=str(error))
+            return IngestResult(accepted=len(timed), rejected=rejected, unknown_products=sorted(unknown), buffered=len(timed))
+        self._forget(per_visitor)
+        rejected.sort(key=lambda r: r.index)
+        duplicates = len(timed) - len(stored)
+        log.info("events ingested", accepted=len(stored), duplicates=duplicates, rejected=len(rejected), visitors=len(fresh))
+        return IngestResult(accepted=len(stored), rejected=rejected, unknown_products=sorted(unknown), duplicates=duplicates)
+
+    def _store(
+        self, timed: list[tuple[Event, float]], snapshot: Snapshot
+    ) -> tuple[list[tuple[int, int]], dict[str, list[tuple[Event, float]]]]:
+        """The batch and its profile updates commit together or not at all: events first (one
+        transaction), then profiles (atomic per store); if profiles fail, the events go too."""
         stored = self.events.append(timed)
         fresh: dict[str, list[tuple[Event, float]]] = defaultdict(list)
         for position, _row in stored:
@@ -81,11 +111,25 @@ class Visitors:
             self.profiles.update({visitor: self._updater(items, snapshot) for visitor, items in fresh.items()})
         except Exception as error:
             self._undo([row for _, row in stored], error)
-        self._forget(per_visitor)
-        rejected.sort(key=lambda r: r.index)
-        duplicates = len(timed) - len(stored)
-        log.info("events ingested", accepted=len(stored), duplicates=duplicates, rejected=len(rejected), visitors=len(fresh))
-        return IngestResult(accepted=len(stored), rejected=rejected, unknown_products=sorted(unknown), duplicates=duplicates)
+        return stored, fresh
+
+    def deliver_buffered(self) -> int:
+        """Store the batches that waited out an outage, oldest first; returns how many events.
+        Raises `Unavailable` while the store is still down (the rest keep waiting)."""
+        if self._buffer is None:
+            return 0
+
+        def store(body: list) -> None:
+            timed = [(Event.model_validate(event), float(ts)) for event, ts in body]
+            _stored, fresh = self._store(timed, self._snapshot())
+            self._forget(fresh)
+
+        return self._buffer.drain("events", store)
+
+    @property
+    def buffered(self) -> int:
+        """Events accepted during an outage, not yet stored."""
+        return self._buffer.waiting("events") if self._buffer is not None else 0
 
     def _undo(self, row_ids: list[int], error: Exception) -> None:
         try:
