@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -67,6 +68,7 @@ SEARCH_LOG_DROPPED = Gauge(
 )
 READY = Gauge("vitrine_ready", "1 while a process's index is loaded and its stores answer", multiprocess_mode="livemin")
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Store names in STORE_ERRORS: the kind of store, never a message or a path.
 STORE_KINDS = ("sqlite", "redis", "postgresql", "disk", "other")
 
@@ -87,9 +89,22 @@ def render() -> bytes:
     return generate_latest(registry)
 
 
+# The labelled children per (method, route, status), looked up once: `labels()` takes a lock
+# and builds its key on every call. A plain dict read needs neither (two threads missing at
+# once both get the same child from prometheus-client).
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(method, route).observe(seconds)
-    REQUESTS.labels(method, route, str(status)).inc()
+    if method not in METHODS:
+        method = "OTHER"  # any token is a method to the HTTP parser: keep the label set bounded
+    key = (method, route, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = (REQUEST_SECONDS.labels(method, route), REQUESTS.labels(method, route, str(status)))
+        _request_children[key] = children
+    children[0].observe(seconds)
+    children[1].inc()
 
 
 def searched(total: int) -> None:

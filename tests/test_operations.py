@@ -9,7 +9,8 @@ Properties checked:
      still 200; the same service with a running Redis is "ok";
   3. /metrics needs the admin key or the metrics key; the metrics key opens nothing else;
   4. searches, zero-result searches and accepted events are counted; request latencies are
-     labelled by route template, never by the path (no product id becomes a label);
+     labelled by route template, never by the path (no product id becomes a label), and
+     made-up paths and methods share one label value each;
   5. the index version served and the search log queue are exported as gauges;
   6. a request log line of a search carries that search's search_id.
 """
@@ -171,7 +172,13 @@ def test_request_latency_is_labelled_by_route_template_not_by_path(client, sampl
     product = sample_products[5].id
     assert client.get(f"/products/{product}", headers={"Authorization": f"Bearer {SEARCH}"}).status_code == 200
     assert client.get("/products/no-such-product", headers={"Authorization": f"Bearer {SEARCH}"}).status_code == 404
+    for n in range(3):  # made-up paths and methods: each a new label value if taken as given
+        client.get(f"/no-such-route-{n}", headers={"Authorization": f"Bearer {SEARCH}"})
+        client.request(f"BREW{n}", "/search", headers={"Authorization": f"Bearer {SEARCH}"})
     text = _scrape(client)
+    assert "no-such-route" not in text and "BREW" not in text
+    assert _metric(text, "vitrine_http_requests_total", route="(unmatched)") >= 3
+    assert _metric(text, "vitrine_http_requests_total", method="OTHER") >= 3
     template = "/products/{product_id}"
     assert _metric(text, "vitrine_http_request_duration_seconds_count", method="GET", route=template) >= 2
     assert _metric(text, "vitrine_http_requests_total", method="GET", route=template, status="404") >= 1

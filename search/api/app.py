@@ -76,14 +76,18 @@ class RequestLog:
 async def _sample_gauges(service: SearchService, every: float = GAUGE_SAMPLE_SECONDS) -> None:
     """Keep this process's gauges (index version and age, search log queue) current, so a
     scrape answered by any worker reports every worker (search.metrics)."""
+    failing = False
     while True:
         try:
             snapshot = service.engine.snapshot
             metrics.serving(snapshot.version_dir.name, snapshot.manifest.built_at.timestamp())
             search_log = service.search_log
             metrics.search_log_state(search_log.queue_depth, search_log.dropped)
-        except Exception:  # a gauge must never take the server down
-            log.exception("metrics sampling failed")
+            failing = False
+        except Exception:  # a gauge must never take the server down; said once per failure
+            if not failing:
+                log.exception("metrics sampling failed")
+            failing = True
         await asyncio.sleep(every)
 
 
