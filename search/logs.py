@@ -44,7 +44,7 @@ def _route_standard_logging(level: str, renderer: structlog.typing.Processor) ->
     """Lines logged through the standard library (uvicorn's start, stop and errors; warnings of
     libraries) are rendered like our own: JSON in production, one line on a terminal.
     Libraries speak from WARNING up; uvicorn at the configured level."""
-    handler = logging.StreamHandler(_CurrentStderr())  # type: ignore[arg-type]
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

@@ -145,3 +145,23 @@ def test_scale_benchmark_runs_workers_and_replicas_without_failed_requests(tmp_p
         assert scenario["failed"] == 0, scenario["failure_examples"]
         assert scenario["requests_ok"] > 0 and scenario["latency_ms"]["search"]["p99"] > 0
     assert result["machine"]["cores"] >= 1 and "load_at_end" in result["machine"]
+
+
+@pytest.mark.slow
+def test_scale_benchmark_keeps_searching_through_a_postgresql_outage_and_stores_every_accepted_event(tmp_path) -> None:
+    from benchmarks.scale import postgres_stores_available
+    from tests.services import unavailable
+
+    available, why = postgres_stores_available()
+    if not available:
+        unavailable("a throwaway PostgreSQL cluster", RuntimeError(why))
+    out = tmp_path / "scale.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--quick", "--products", "300", "--clients", "2", "--seconds", "4",
+         "--warmup", "0.5", "--outage", "2", "--scenarios", "pg-outage", "--json", str(out)],
+        cwd=ROOT, check=True, capture_output=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    outage = json.loads(out.read_text())["scenarios"]["pg-outage"]
+    assert outage["failed_by_kind"]["search"] == 0, outage["failure_examples"]
+    assert outage["events_accepted"] > 0
+    assert outage["events_accepted_not_stored"] == 0

@@ -56,6 +56,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             if pulled:
                 print(f"pulled index version {pulled} from {settings.index.publish_dir}", flush=True)
+    try:
+        fmt.read_manifest(fmt.current_version_dir(settings.index_dir))  # refused here, with the fix
+    except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     metrics_dir = _metrics_dir(workers)
     url = f"http://{settings.server.host}:{settings.server.port}"
     shop = f"demo shop at {url}/, " if settings.server.demo_shop else ""
