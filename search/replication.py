@@ -12,9 +12,11 @@ Why this is correct:
     skips an entry that commits late with a lower seq.
   - Idempotent: every change sets values (a product's content, a stock, a price, deleted), so
     applying an entry twice (a crash between applying and saving the position) changes nothing.
-  - Convergent: a replica skips its own entries only while nothing else was applied since it
-    applied them locally; otherwise it applies them again in feed order, so two replicas that
-    change the same product at once both end on the feed's last word.
+  - Convergent: a replica applies its own entries again too, in feed order, so two replicas
+    that change the same product at once both end on the feed's last word, and processes that
+    share one index directory (`--workers`) need no bookkeeping between them. The price is one
+    cheap second write per accepted change on the replica that accepted it (an unchanged text
+    is never embedded again).
   - New index versions: a version built with the database configured records the feed's head
     at build time (`write_position`, by `vitrine index build`); a replica opening it replays the entries after it.
     A version without a recorded point replays the whole feed.
@@ -119,12 +121,8 @@ class ReplicatedCatalog:
         self.feed = feed
         self.origin = origin or new_origin()
         self._lock = threading.RLock()
-        # Entries applied here since start (foreign ones, and own ones applied again): an own
-        # entry can be skipped only if this has not moved since it was applied locally.
-        self._applied = 0
-        self._own: dict[int, tuple[int, Path]] = {}
         # Accepted here while the feed could not be written: appended when it is back.
-        self._unsent: list[tuple[str, dict[str, Any], tuple[int, Path]]] = []
+        self._unsent: list[tuple[str, dict[str, Any]]] = []
         self.last_delay: float | None = None
 
     # ---- local writes ------------------------------------------------------------------------
@@ -158,8 +156,7 @@ class ReplicatedCatalog:
     def _share(self, kind: str, payload: dict[str, Any]) -> None:
         if self.feed is None:
             return
-        # What this replica had applied, and to which version, when it applied this change.
-        self._unsent.append((kind, payload, (self._applied, self._updater().version_dir)))
+        self._unsent.append((kind, payload))
         try:
             self._send_unsent()
         except Unavailable as error:
@@ -170,9 +167,8 @@ class ReplicatedCatalog:
     def _send_unsent(self) -> None:
         assert self.feed is not None
         while self._unsent:
-            kind, payload, applied_at = self._unsent[0]
-            seq = self.feed.append(self.origin, kind, {**payload, "sent_at": time.time()})
-            self._own[seq] = applied_at
+            kind, payload = self._unsent[0]
+            self.feed.append(self.origin, kind, {**payload, "sent_at": time.time()})
             self._unsent.pop(0)
 
     @property
@@ -183,8 +179,8 @@ class ReplicatedCatalog:
     # ---- applying everyone's changes ------------------------------------------------------
 
     def catch_up(self) -> int:
-        """Apply the feed's entries after this index version's position; returns how many were
-        applied (own entries skipped when nothing came between count as none)."""
+        """Apply the feed's entries after this index version's position, in order, own ones
+        included; returns how many were applied."""
         if self.feed is None:
             return 0
         applied = 0
@@ -198,11 +194,8 @@ class ReplicatedCatalog:
                 if not entries:
                     break
                 for entry in entries:
-                    applied_at = self._own.pop(entry.seq, None)
-                    if applied_at != (self._applied, updater.version_dir):
-                        self._apply(updater, entry)
-                        self._applied += 1
-                        applied += 1
+                    self._apply(updater, entry)
+                    applied += 1
                     position = entry.seq
                 write_position(updater.version_dir, position)
         return applied

@@ -73,7 +73,8 @@ class SearchService:
         # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
         self.database: Database | None = Database.open(settings.database_url) if settings.database_url else None
         self._buffer: LocalBuffer | None = None
-        self.reload_synonyms(only_if_exists=True)
+        # A database down at start-up does not stop the service: synonyms load when it answers.
+        self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))
 
     @classmethod
     def open(cls, index_dir: str | Path, settings: Settings | None = None, embedder: Embedder | None = None) -> SearchService:

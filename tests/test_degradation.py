@@ -9,6 +9,8 @@ restored); the servers themselves are never stopped (others use them).
    the visitor's profile holds the buffered events.
 2. Redis (profiles) down: the same for events, with the event log on SQLite.
 3. The buffer is bounded: past it a batch is refused with 503, never acknowledged and lost.
+4. A replica started while PostgreSQL is down serves searches, and migrates and stores what
+   waited once the database answers.
 """
 
 from __future__ import annotations
@@ -142,4 +144,22 @@ def test_a_full_buffer_refuses_the_batch_instead_of_losing_it(
         refused = client.post("/events", json={"events": _clicks("v-full", product.id, 1)})
         assert refused.status_code == 503
         assert service.visitors.buffered == 100
+    service.close()
+
+
+def test_a_replica_starts_while_postgresql_is_down_and_catches_up_when_it_returns(
+    mutable_index_dir: Path, embedder: Embedder, pg_url: str, proxied, sample_products
+) -> None:
+    proxy, url = proxied(pg_url)
+    proxy.cut()
+    service, client = _client(mutable_index_dir, embedder, database_url=url)
+    with client:
+        assert client.get("/search", params={"q": "dress", "visitor_id": "v-early"}).status_code == 200
+        events = _clicks("v-early", sample_products[3].id, 2)
+        assert client.post("/events", json={"events": events}).status_code == 202
+        assert service.store_health()["database"].startswith("degraded")
+        proxy.restore()
+        _eventually(lambda: _delivered(service))  # migrates on the first connection, then stores
+        assert service.database is not None and service.database.version() >= 3
+        assert len(service.visitors.events.of_visitor("v-early")) == 2
     service.close()
