@@ -6,6 +6,7 @@ the indexer takes it explicitly so that it never imports the query service.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -43,6 +44,11 @@ class IndexConfig(BaseModel):
     hnsw_ef_search: int = Field(default=96, ge=8)
     # Published index versions kept on disk (the current one included).
     keep_versions: int = Field(default=3, ge=1)
+    # Shared location of published versions (a mounted volume; indexer/publish.py). When set,
+    # a service polls it every publish_poll_seconds, copies a newly published version into
+    # its own index directory and swaps to it between requests.
+    publish_dir: Path | None = None
+    publish_poll_seconds: float = Field(default=2.0, gt=0)
     # A build fails if more than this share of catalog rows is rejected.
     max_rejected_share: float = Field(default=0.05, ge=0, le=1)
     # tantivy writer heap (bytes).

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+_HANDLER_NAME = "vitrine"
+
 
 class _CurrentStderr:
     """Whatever sys.stderr is at write time (test runners and daemons swap it)."""
@@ -35,3 +37,28 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+    _route_standard_logging(level, renderer)
+
+
+def _route_standard_logging(level: str, renderer: structlog.typing.Processor) -> None:
+    """Lines logged through the standard library (uvicorn's start, stop and errors; warnings of
+    libraries) are rendered like our own: JSON in production, one line on a terminal.
+    Libraries speak from WARNING up; uvicorn at the configured level."""
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("uvicorn").setLevel(logging.getLevelName(level.upper()))

@@ -23,6 +23,7 @@ import structlog
 from indexer.catalog import Product
 from indexer.embedding import Embedder
 from indexer.normalize import normalize, words
+from indexer.publish import pull_published
 from indexer.updates import CatalogUpdater
 from search.affinities import Affinities
 from search.analytics.report_runner import Period, ReportSources, run_report
@@ -324,15 +325,31 @@ class SearchService:
         """A newly published version or logged catalog changes (from any process)."""
         return self.engine.refresh()
 
+    def pull_published_index(self) -> str | None:
+        """Copy a version newly published to `index.publish_dir` (by `vitrine index build
+        --publish` on another machine) into this index directory and point CURRENT at it; the
+        next refresh swaps to it. Returns the version pulled, None when nothing was new."""
+        publish_dir = self.settings.index.publish_dir
+        if publish_dir is None:
+            return None
+        version = pull_published(publish_dir, self.engine.index_dir, keep=self.settings.index.keep_versions)
+        if version is not None:
+            log.info("published index version pulled", version=version, publish_dir=str(publish_dir))
+        return version
+
     def start_watching(self, interval: float | None = None) -> None:
         interval = interval or self.settings.server.refresh_interval_seconds
 
         def loop() -> None:
             next_purge = time.monotonic() + PURGE_EVERY_SECONDS
             next_webhook = time.monotonic()
+            next_pull = time.monotonic()
             while not self._stop.wait(interval):
                 # Each job on its own: a database that is down must not stop the local index
                 # from refreshing (and the other way round).
+                if self.settings.index.publish_dir is not None and time.monotonic() >= next_pull:
+                    next_pull = time.monotonic() + self.settings.index.publish_poll_seconds
+                    self._guarded("published index pull", self.pull_published_index)
                 self._guarded("catalog feed", self.catch_up)
                 self._guarded("refresh", self.refresh)
                 self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))

@@ -196,6 +196,11 @@ class ServerSettings(BaseModel):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # The demo shop pages (/, /shop/...): on for `vitrine demo`, off for a production API.
     demo_shop: bool = False
+    # Opens /metrics (besides the admin key) and nothing else: give it to the Prometheus
+    # scraper (`authorization: {credentials: ...}` in its scrape config).
+    metrics_key: str | None = None
+    # Worker processes of `vitrine serve` on this machine (each loads the index and the model).
+    workers: int = Field(default=1, ge=1, le=64)
     # Admin page sessions (signed cookie) last this long.
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 

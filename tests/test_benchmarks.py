@@ -129,3 +129,39 @@ def test_judgements_with_fractional_grades_are_read_and_scored(tmp_path) -> None
     assert qrels == {"q1": {"a": 2.67, "b": 1.33, "c": 1.0}}
     assert ndcg_at_k(["a", "b", "c"], qrels["q1"], 10) == pytest.approx(1.0)
     assert ndcg_at_k(["b", "a"], qrels["q1"], 10) < 1.0
+
+
+@pytest.mark.slow
+def test_scale_benchmark_runs_workers_and_replicas_without_failed_requests(tmp_path) -> None:
+    out = tmp_path / "scale.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--quick", "--products", "300", "--clients", "2", "--seconds", "2",
+         "--warmup", "0.5", "--scenarios", "workers-2,replicas-2", "--json", str(out)],
+        cwd=ROOT, check=True, capture_output=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    result = json.loads(out.read_text())
+    assert set(result["scenarios"]) == {"workers-2", "replicas-2"}
+    for scenario in result["scenarios"].values():
+        assert scenario["failed"] == 0, scenario["failure_examples"]
+        assert scenario["requests_ok"] > 0 and scenario["latency_ms"]["search"]["p99"] > 0
+    assert result["machine"]["cores"] >= 1 and "load_at_end" in result["machine"]
+
+
+@pytest.mark.slow
+def test_scale_benchmark_keeps_searching_through_a_postgresql_outage_and_stores_every_accepted_event(tmp_path) -> None:
+    from benchmarks.scale import postgres_stores_available
+    from tests.services import unavailable
+
+    available, why = postgres_stores_available()
+    if not available:
+        unavailable("a throwaway PostgreSQL cluster", RuntimeError(why))
+    out = tmp_path / "scale.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--quick", "--products", "300", "--clients", "2", "--seconds", "4",
+         "--warmup", "0.5", "--outage", "2", "--scenarios", "pg-outage", "--json", str(out)],
+        cwd=ROOT, check=True, capture_output=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    outage = json.loads(out.read_text())["scenarios"]["pg-outage"]
+    assert outage["failed_by_kind"]["search"] == 0, outage["failure_examples"]
+    assert outage["events_accepted"] > 0
+    assert outage["events_accepted_not_stored"] == 0

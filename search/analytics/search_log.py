@@ -161,6 +161,11 @@ class SearchLog:
 
     # ---- the request path ----------------------------------------------------------------
 
+    @property
+    def queue_depth(self) -> int:
+        """Records waiting for the writer (approximate, as any queue size read from outside)."""
+        return self._queue.qsize()
+
     def record(self, request: SearchRequest, result: SearchResult) -> None:
         try:
             self._queue.put_nowait(search_row(request, result, time.time()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +13,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from search import metrics
 from search.api import (
     admin_login,
     problems,
     routes_catalog,
     routes_merchandising,
+    routes_operations,
     routes_reports,
     routes_search,
     routes_storefront,
@@ -26,14 +30,19 @@ from search.api.docs_offline import mount_offline_docs
 from search.api.limits import BodyGuard, RateLimiter
 from search.api.security import LoginRequired, authorize, check_configuration, openapi_security
 from search.api.strict_query import reject_unknown_query_params
+from search.logs import configure_logging
 from search.service import SearchService
 from search.settings import Settings
 
 log = structlog.get_logger("vitrine.api")
 
+GAUGE_SAMPLE_SECONDS = 1.0
+
 
 class RequestLog:
-    """One structured log line per request (pure ASGI: no per-request task or body copy)."""
+    """One structured log line and the HTTP metrics per request (pure ASGI: no per-request
+    task or body copy). A search's line carries its `search_id`, so a shopper's later events
+    (which send it back) can be followed to the request that served them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,14 +65,38 @@ class RequestLog:
         finally:
             # The route's template (/visitors/{visitor_id}), never the path itself: access
             # logs must not hold visitor ids, product ids or anything sent in a URL.
-            route = scope.get("route")
-            log.info(
-                "request",
-                method=scope["method"],
-                path=getattr(route, "path", None) or "(unmatched)",
-                status=status,
-                took_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            metrics.observe_request(scope["method"], route, status, seconds)
+            search_id = scope.get("state", {}).get("search_id")
+            extra = {"search_id": search_id} if search_id else {}
+            log.info("request", method=scope["method"], path=route, status=status, took_ms=round(seconds * 1000, 2), **extra)
+
+
+async def _sample_gauges(service: SearchService, every: float = GAUGE_SAMPLE_SECONDS) -> None:
+    """Keep this process's gauges (index version and age, search log queue) current, so a
+    scrape answered by any worker reports every worker (search.metrics)."""
+    failing = False
+    while True:
+        try:
+            snapshot = service.engine.snapshot
+            metrics.serving(snapshot.version_dir.name, snapshot.manifest.built_at.timestamp())
+            search_log = service.search_log
+            metrics.search_log_state(search_log.queue_depth, search_log.dropped)
+            failing = False
+        except Exception:  # a gauge must never take the server down; said once per failure
+            if not failing:
+                log.exception("metrics sampling failed")
+            failing = True
+        await asyncio.sleep(every)
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory `vitrine serve` hands uvicorn (`search.api.app:app_from_environment`):
+    each worker process builds its own settings (from VITRINE_* variables) and service."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
@@ -80,9 +113,12 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         app.state.service.warm_up()
         app.state.service.start_watching()
         log.info("ready", index_version=app.state.service.engine.snapshot.version_dir.name)
+        sampler = asyncio.create_task(_sample_gauges(app.state.service))
         try:
             yield
         finally:
+            sampler.cancel()
+            metrics.process_exited(os.getpid())
             if owned:
                 app.state.service.close()
 
@@ -117,6 +153,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
 
     app.add_middleware(RequestLog)
     strict_query = [Depends(reject_unknown_query_params)]
+    app.include_router(routes_operations.router)
     app.include_router(routes_search.router, dependencies=strict_query)
     app.include_router(routes_catalog.router)
     app.include_router(routes_visitors.router, dependencies=strict_query)

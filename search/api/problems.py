@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from search import metrics
 from search.errors import (
     Unavailable,
     VitrineError,
@@ -159,9 +160,25 @@ def _redis_errors() -> tuple[type[Exception], ...]:
     return (RedisError,)
 
 
-async def _vitrine_error(request: Request, error: Exception) -> Response:
+def store_kind(error: BaseException) -> str:
+    """Which kind of store failed (a label of the vitrine_store_errors metric)."""
+    module = type(error).__module__
+    if isinstance(error, sqlite3.Error):
+        return "sqlite"
+    if module.startswith("redis"):
+        return "redis"
+    if module.startswith(("psycopg", "asyncpg")):
+        return "postgresql"
+    if isinstance(error, OSError):
+        return "disk"
+    return "other"
+
+
+async def _vitrine_error(request: Request, error: Exception, cause: BaseException | None = None) -> Response:
     assert isinstance(error, VitrineError)
     status = error.status  # each class says its status once (search/errors.py)
+    if status == 503:
+        metrics.store_error(store_kind(cause if cause is not None else error.__cause__ or error))
     if status >= 500:
         log.warning("store unavailable", path=request.scope.get("route", request).path, error=error.message)
     return problem_response(status, error.message, request.url.path, retry_after=error.retry_after)
@@ -194,7 +211,7 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 async def _unexpected(request: Request, error: Exception) -> Response:
     unavailable = store_unavailable(error)
     if unavailable is not None:
-        return await _vitrine_error(request, unavailable)
+        return await _vitrine_error(request, unavailable, cause=error)
     incident = secrets.token_hex(6)
     log.error("unexpected error", incident=incident, method=request.method, exc_info=error)
     return problem_response(500, f"unexpected server error; the server log has it as incident {incident}", request.url.path)

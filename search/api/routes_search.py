@@ -1,15 +1,15 @@
-"""Shopper-facing routes: search, suggestions, product pages, health."""
+"""Shopper-facing routes: search, suggestions, product pages."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexer.catalog import MAX_PRICE
-from search.api import security
-from search.api.deps import ServiceDep, SettingsDep
+from search import metrics
+from search.api.deps import ServiceDep
 from search.models import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
@@ -68,6 +68,13 @@ def _request(fields: dict[str, Any]) -> SearchRequest:
     return SearchRequest(filters=filters, **fields)
 
 
+def _answered(http: Request, result: SearchResult) -> SearchResult:
+    """Count the search, and hand its id to the request's log line (search.api.app.RequestLog)."""
+    metrics.searched(result.total)
+    http.state.search_id = result.search_id
+    return result
+
+
 def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
     errors = getattr(exc, "errors", None)
     if not callable(errors):
@@ -82,6 +89,7 @@ def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
 @router.get("/search", response_model=SearchResult, tags=["search"])
 def search_get(
     service: ServiceDep,
+    http: Request,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="What the shopper typed")] = "",
     visitor_id: Annotated[str | None, Query(max_length=200)] = None,
     session_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -118,12 +126,13 @@ def search_get(
             traffic_source=traffic_source, device=device, referrer=referrer, utm_medium=utm_medium, user_agent=user_agent
         ),
     )
-    return service.search(_request(fields))
+    return _answered(http, service.search(_request(fields)))
 
 
 @router.post("/search", response_model=SearchResult, tags=["search"])
 def search_post(
     service: ServiceDep,
+    http: Request,
     body: SearchBody,
     user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
@@ -135,7 +144,7 @@ def search_post(
         context.user_agent = user_agent
     fields["context"] = context
     fields["personalize"] = fields["personalize"] and (x_personalize or "").strip().lower() not in OPT_OUT_VALUES
-    return service.search(_request(fields))
+    return _answered(http, service.search(_request(fields)))
 
 
 class SuggestResponse(BaseModel):
@@ -163,9 +172,3 @@ def get_product(service: ServiceDep, product_id: Annotated[str, Path(max_length=
     data["in_stock"] = product.in_stock
     data["available_sizes"] = product.available_sizes
     return data
-
-
-@router.get("/health", tags=["operations"])
-def health(service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
-    """Index version and counts; `mode` is \"development\" while no key protects the server."""
-    return {**service.health(), "mode": security.mode(settings)}

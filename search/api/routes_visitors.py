@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
+from search import metrics
 from search.api.deps import AdminDep, ServiceDep
 from search.api.problems import problem_response
 from search.behaviour import MAX_BATCH, Rejected
@@ -63,6 +64,7 @@ def post_events(
     if len(events) > MAX_BATCH:
         raise HTTPException(413, f"at most {MAX_BATCH} events per request, got {len(events)}: split the batch")
     result = service.visitors.ingest(events)
+    metrics.events_ingested(result.accepted, len(result.rejected))
     payload = EventsAccepted(
         accepted=result.accepted, rejected=result.rejected, unknown_products=result.unknown_products, duplicates=result.duplicates
     )

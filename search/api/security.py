@@ -1,11 +1,11 @@
 """Who may call what: API keys, admin page sessions and the development-mode warning.
 
 Three kinds of route (decided here, in one place, so a new route is admin-only unless listed):
-  - open: health, the API documentation and the admin login form;
+  - open: health and readiness, the API documentation and the admin login form;
   - public: what a storefront calls (search, suggest, events, product pages, similar, recently
     viewed); needs the search key or the admin key once a search key is set;
   - admin: everything else; needs the admin key, or the signed session cookie the login form
-    issues to a browser.
+    issues to a browser. /metrics also opens to `server.metrics_key` (for a Prometheus scraper).
 
 Keys travel as `Authorization: Bearer <key>` (or the older `X-Admin-Key`). They are compared
 as bytes in constant time, so any header value, ASCII or not, is an answer and never a 500.
@@ -52,7 +52,8 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/visitors/{visitor_id}/recent"),
 })
 OPEN: frozenset[str] = frozenset({
-    "/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/admin/login", "/admin/logout",
+    # /health and /ready answer load balancers and orchestrators, which hold no key.
+    "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/admin/login", "/admin/logout",
     # The offline API docs' patched ReDoc bundle (search.api.docs_offline).
     "/docs-assets/redoc.standalone.js",
     # The demo shop's pages (registered only when server.demo_shop is on; search.api.routes_storefront).
@@ -60,6 +61,8 @@ OPEN: frozenset[str] = frozenset({
 })
 # HTML pages answer an unauthenticated browser with the login form instead of a JSON problem.
 ADMIN_PAGES: frozenset[str] = frozenset({"/admin", "/admin/synonyms", "/admin/merchandising"})
+# Admin routes that `server.metrics_key` opens too (a scraper's key opens nothing else).
+METRICS: frozenset[str] = frozenset({"/metrics"})
 
 
 class ConfigurationError(RuntimeError):
@@ -102,6 +105,8 @@ def check_configuration(settings: Settings) -> None:
         )
     if server.admin_key and server.search_key and server.admin_key == server.search_key:
         raise ConfigurationError("VITRINE_SERVER__SEARCH_KEY must differ from the admin key: it ships in storefront pages")
+    if server.metrics_key and server.metrics_key in (server.admin_key, server.search_key):
+        raise ConfigurationError("VITRINE_SERVER__METRICS_KEY must differ from the admin and search keys")
 
 
 def matches(candidate: str, expected: str | None) -> bool:
@@ -204,6 +209,8 @@ def authorize(request: Request) -> None:
         return
     is_admin_key = key is not None and matches(key, server.admin_key)
     if is_admin_key:
+        return
+    if template in METRICS and key is not None and matches(key, server.metrics_key):
         return
     if access is Access.public:
         if not server.search_key or (key is not None and matches(key, server.search_key)):

@@ -11,6 +11,7 @@ from pathlib import Path
 from indexer import format as fmt
 from indexer.build import build_from_catalog
 from indexer.importers import TooManyRejections, load_catalog
+from indexer.publish import PublishError, publish_version
 from indexer.sample import write_catalog
 from indexer.updates import CatalogUpdater
 from search.cli.common import add_index_dir, settings_from
@@ -56,6 +57,28 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         f"  vectors   {m.vector_index.kind} {m.dimension}-d ({m.model}, {m.backend})\n"
         f"  took      {m.build_seconds:>9.1f} s ({rate:,.0f} products/s)"
     )
+    if getattr(args, "publish", None):  # `vitrine demo` builds without it
+        return _publish(settings.index_dir, Path(args.publish), m.version)
+    return 0
+
+
+def cmd_index_publish(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    target = args.to or settings.index.publish_dir
+    if target is None:
+        print("error: say where to publish: --to DIR (or set VITRINE_INDEX__PUBLISH_DIR)", file=sys.stderr)
+        return 2
+    return _publish(settings.index_dir, Path(target), args.version)
+
+
+def _publish(index_dir: Path, publish_dir: Path, version: str | None) -> int:
+    """Copy a finished version to the shared directory replicas poll (indexer/publish.py)."""
+    try:
+        name = publish_version(index_dir, publish_dir, version)
+    except (PublishError, fmt.IndexNotFound, fmt.UnsupportedIndexFormat) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Index {name} published to {publish_dir}: replicas polling it swap to it within index.publish_poll_seconds")
     return 0
 
 
@@ -160,7 +183,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", default=None, help="sentence-transformers model directory")
     b.add_argument("--max-rejected-share", type=float, default=None)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--publish", metavar="DIR", default=None, help="then copy the new version to this shared directory, for replicas")
     b.set_defaults(func=cmd_index_build)
+    pb = isub.add_parser("publish", help="copy a version to the shared directory replicas pull from")
+    add_index_dir(pb)
+    pb.add_argument("--to", metavar="DIR", default=None, help="shared directory (env VITRINE_INDEX__PUBLISH_DIR)")
+    pb.add_argument("--version", default=None, help="a version in the index directory (default: its current one; an older one rolls back)")
+    pb.set_defaults(func=cmd_index_publish)
     i = isub.add_parser("info", help="show the published version's manifest")
     add_index_dir(i)
     i.set_defaults(func=cmd_index_info)

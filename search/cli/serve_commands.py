@@ -3,38 +3,99 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import uvicorn
 
 from indexer import format as fmt
 from indexer.build import file_checksum
+from indexer.publish import pull_published
 from indexer.sample import write_catalog
-from search.api.app import create_app
+from search.api.security import ConfigurationError, check_configuration
 from search.cli.common import add_index_dir, settings_from
 from search.cli.index_commands import cmd_index_build
 from search.engine import SearchEngine
+from search.metrics import MULTIPROC_ENV
 from search.models import SearchRequest
+from search.settings import Settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-
-
+    """Serve the API with `--workers` processes. Each worker builds its own settings and
+    service from the environment (`search.api.app:app_from_environment`), so the command line
+    hands its options over as VITRINE_* variables before uvicorn starts them."""
     settings = settings_from(args)
-    if args.host:
-        settings.server.host = args.host
-    if args.port:
-        settings.server.port = args.port
-    if args.admin_key:
-        settings.server.admin_key = args.admin_key
-    if getattr(args, "demo_shop", False):
-        settings.server.demo_shop = True
-    app = create_app(settings)
+    overrides = {
+        "VITRINE_INDEX_DIR": str(Path(settings.index_dir).resolve()),
+        "VITRINE_SERVER__HOST": args.host,
+        "VITRINE_SERVER__PORT": str(args.port) if args.port else None,
+        "VITRINE_SERVER__ADMIN_KEY": args.admin_key,
+        "VITRINE_SERVER__DEMO_SHOP": "true" if getattr(args, "demo_shop", False) else None,
+        "VITRINE_INDEX__PUBLISH_DIR": str(Path(args.publish_dir).resolve()) if getattr(args, "publish_dir", None) else None,
+        "VITRINE_LOG_FORMAT": getattr(args, "log_format", None),
+        "VITRINE_LOG_LEVEL": getattr(args, "log_level", None),
+    }
+    os.environ.update({name: value for name, value in overrides.items() if value})
+    settings = Settings()
+    workers = getattr(args, "workers", None) or settings.server.workers
+    try:
+        check_configuration(settings)  # refuse here, not once per worker
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if settings.index.publish_dir is not None:
+        # Start on the published version: a new replica has none, a restarted one may be behind.
+        try:
+            pulled = pull_published(settings.index.publish_dir, settings.index_dir, keep=settings.index.keep_versions)
+        except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat, OSError) as exc:
+            print(f"warning: could not pull from {settings.index.publish_dir}: {exc}", file=sys.stderr)
+        else:
+            if pulled:
+                print(f"pulled index version {pulled} from {settings.index.publish_dir}", flush=True)
+    try:
+        fmt.read_manifest(fmt.current_version_dir(settings.index_dir))  # refused here, with the fix
+    except (fmt.IndexNotFound, fmt.UnsupportedIndexFormat) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    metrics_dir = _metrics_dir(workers)
     url = f"http://{settings.server.host}:{settings.server.port}"
     shop = f"demo shop at {url}/, " if settings.server.demo_shop else ""
-    print(f"Vitrine serving {settings.index_dir} on {url} ({shop}API docs at {url}/docs, widget at {url}/widget/vitrine.js)")
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=settings.log_level, access_log=False)
+    print(
+        f"Vitrine serving {settings.index_dir} on {url} with {workers} worker(s) "
+        f"({shop}API docs at {url}/docs, widget at {url}/widget/vitrine.js, readiness at {url}/ready)",
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            "search.api.app:app_from_environment", factory=True, workers=workers,
+            host=settings.server.host, port=settings.server.port, log_level=settings.log_level, access_log=False,
+            log_config=None,  # uvicorn's lines go through search.logs (JSON with --log-format json)
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_dir(workers: int) -> Path | None:
+    """Prometheus multiprocess mode for several workers: a directory where each worker writes
+    its metrics (search.metrics). One made here is removed at exit (returned); one given in
+    PROMETHEUS_MULTIPROC_DIR is emptied of the previous run's files."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    if workers <= 1:
+        return None
+    made = Path(tempfile.mkdtemp(prefix="vitrine-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(made)
+    return made
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -92,6 +153,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--host", default=None)
     sv.add_argument("--port", type=int, default=None)
     sv.add_argument("--admin-key", default=None, help="required in X-Admin-Key for admin endpoints")
+    sv.add_argument(
+        "--workers", type=int, default=None,
+        help="worker processes on this machine, each with its own copy of the index in memory (env VITRINE_SERVER__WORKERS)",
+    )
+    sv.add_argument(
+        "--publish-dir", default=None,
+        help="shared directory to pull newly published index versions from (env VITRINE_INDEX__PUBLISH_DIR)",
+    )
     sv.set_defaults(func=cmd_serve)
 
     q = sub.add_parser("search", help="run one query")
