@@ -7,33 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-import httpx
-
-from tests.services import free_port
+from tests.services import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 300.0) -> None:
-    """Until /ready answers 200. Generous: processes load the model at once on a shared
-    machine; only a dead process or a stuck start fails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not become ready within {timeout} s")
 
 
 @contextmanager
@@ -48,7 +30,7 @@ def serving(*args: str, env: dict[str, str] | None = None, stderr: IO[bytes] | i
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process)
+        wait_healthy(url, process, path="/ready")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

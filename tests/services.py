@@ -84,9 +84,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0, log: Path | None = None) -> None:
-    """Until a `vitrine serve` process answers /health. Generous: several processes may load
-    the model at once on a shared machine; only a dead process or a stuck start fails."""
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0, log: Path | None = None, path: str = "/health") -> None:
+    """Until a `vitrine serve` process answers `path` (/health: alive; /ready: fit for traffic)
+    with 200. Generous: several processes may load the model at once on a shared machine; only
+    a dead process or a stuck start fails."""
     import httpx
 
     def tail() -> str:
@@ -97,7 +98,7 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0, lo
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode}\n{tail()}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,16 +31,13 @@ from search.api.app import create_app
 from search.logs import configure_logging
 from search.service import SearchService
 from search.settings import Settings
+from tests.services import free_port
 
 ADMIN = "ops-admin-key"
 SEARCH = "ops-search-key"
 METRICS = "ops-metrics-key"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +80,7 @@ def test_health_and_ready_need_no_key_and_ready_names_index_version_age_and_stor
 
 
 def test_redis_down_makes_ready_degraded_naming_it_while_search_answers(mutable_index_dir, embedder) -> None:
-    nothing_listens = f"redis://127.0.0.1:{_free_port()}/0"
+    nothing_listens = f"redis://127.0.0.1:{free_port()}/0"
     settings = Settings(index_dir=mutable_index_dir, personalization={"profile_store": nothing_listens})
     service = SearchService(settings, embedder=embedder)
     try:
