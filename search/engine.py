@@ -160,6 +160,8 @@ class SearchEngine:
                 retry = self._run(request, snapshot, True, affinities, synonyms, merchandising=merchandising)
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
+            if ctx.total is None:
+                exact.count(ctx)  # a page without members is counted once it is the one kept (see sort)
             result = shape(ctx, corrected, [s.name for s in self.stages])
         result.matched = int(ctx.matched.sum())
         result.understood = report(ctx.plan.understood) if ctx.plan.understood is not None else None
@@ -267,7 +269,7 @@ class SearchEngine:
             exact.prepare_filtered_retrieval(ctx, within.match, keep_candidates)
             # With a match set, semantic neighbours that qualify are its extras: no new search.
             vector = within.query_vector if within.match is None else None
-            if ctx.members_only and exact.qualifying_total(ctx, within.match) == 0:
+            if ctx.members_only and exact.counted_total(ctx, within.match) == 0:
                 # No product of the result set passes the filters: no member to retrieve.
                 exact.empty_pool(ctx)
                 retrievers = []

@@ -279,23 +279,30 @@ def _same_result(a: object, b: object) -> None:
 
 
 def test_a_filtered_pool_of_members_gives_the_pages_of_the_full_pool(big: SearchEngine, catalog) -> None:
-    """The short-cut (a filtered pool of the result set's members: no any-word search, nothing
-    searched when no member qualifies) answers exactly what the pool of every candidate does."""
+    """The short-cut (a filtered pool of the result set's members: words counted for members
+    only, no any-word search when every qualifying extra's BM25 is known, nothing searched when
+    the filters were counted and no member qualifies) answers exactly what the pool of every
+    candidate does, whichever of the two was asked first."""
     pools: dict[str, int] = {}
-    empty = 0
-    for q in ("red dress", "leather boots", "black cotton shirt", "blue jeans"):
-        for filters in _filter_sets(catalog)[1:] + [Filters(category=["Dresses"], size=["40"])]:
+    empty_after_count = 0
+    for i, q in enumerate(("red dress", "leather boots", "black cotton shirt", "blue jeans")):
+        for j, filters in enumerate(_filter_sets(catalog)[1:] + [Filters(category=["Dresses"], size=["40"])]):
+            full_first = (i + j) % 2 == 1  # then the filters are counted before the short-cut runs
             for sort, offset in ((Sort.relevance, 0), (Sort.relevance, 40), (Sort.price_asc, 0)):
                 request = SearchRequest(q=q, filters=filters, sort=sort, offset=offset, limit=20, prefix=False, explain=True)
-                members = big.search(request)
-                full = big.search(request, merchandising=_keeping_every_candidate(request))
+                if full_first:
+                    full = big.search(request, merchandising=_keeping_every_candidate(request))
+                    members = big.search(request)
+                else:
+                    members = big.search(request)
+                    full = big.search(request, merchandising=_keeping_every_candidate(request))
                 _same_result(members, full)
                 if "filtered_pool" in members.debug:
                     pools[members.debug["filtered_pool"]] = pools.get(members.debug["filtered_pool"], 0) + 1
                     assert full.debug["filtered_pool"] == "candidates"
-                empty += members.total == 0
+                    empty_after_count += full_first and members.total == 0
     assert pools.get("members", 0) >= 40, pools  # the short-cut was taken, and compared
-    assert empty >= 3  # including filters no member passes (nothing retrieved)
+    assert empty_after_count >= 2  # filters no member passes, counted first: nothing retrieved
 
 
 def test_facet_counts_under_two_filters_count_every_match(big: SearchEngine, catalog, stems) -> None:

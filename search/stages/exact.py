@@ -244,15 +244,16 @@ def members_only(match: MatchSet | None, keep_candidates: bool) -> bool:
     return match is not None and not match.relaxed and not keep_candidates
 
 
-def qualifying_total(ctx: SearchContext, match: MatchSet) -> int:
-    """How many products of the result set pass the filters (no merchandising hides): the
-    count the page will show anyway, cached with it. 0 means the filtered pool has no member."""
-    count(ctx)
-    return int(ctx.total or 0)
+def counted_total(ctx: SearchContext, match: MatchSet) -> int | None:
+    """How many products of the result set pass the filters, if a page with these filters was
+    counted already (None otherwise: counting costs an aggregation, the filtered retrieval of
+    a set without qualifying member finds nothing quickly). 0: the filtered pool has no member."""
+    cached = match.counts.get(_count_key(ctx, ctx.filters))
+    return None if cached is None else cached[0]
 
 
 def empty_pool(ctx: SearchContext) -> None:
-    """A filtered pool with no member (qualifying_total is 0): nothing is searched."""
+    """A filtered pool with no member (counted_total is 0): nothing is searched."""
     ctx.lexical_hits, ctx.lexical_full, ctx.lexical_total, ctx.semantic_hits = {}, set(), 0, {}
 
 
@@ -344,12 +345,15 @@ def count(ctx: SearchContext) -> None:
     ctx.total, ctx.facets = total, dict(facets)
 
 
+def _count_key(ctx: SearchContext, filters: Filters) -> tuple:
+    return (filters.model_dump_json(), hides_sold_out(ctx), ctx.snapshot.generation, hidden_ids(ctx))
+
+
 def _counted(ctx: SearchContext, match: MatchSet, filters: Filters) -> tuple[int, dict[str, dict[str, int]]]:
-    hide = hides_sold_out(ctx)
-    key = (filters.model_dump_json(), hide, ctx.snapshot.generation, hidden_ids(ctx))
+    key = _count_key(ctx, filters)
     cached = match.counts.get(key)
     if cached is None:
-        cached = _count(ctx, match, filters, hide)
+        cached = _count(ctx, match, filters, hides_sold_out(ctx))
         if len(match.counts) >= _COUNTS_KEPT:
             match.counts.clear()
         match.counts[key] = cached
