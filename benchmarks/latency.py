@@ -324,6 +324,7 @@ def main() -> None:
             entry["capped_vs_exact"] = compare_capped(index_dir, products, n_queries)
         engine.close()
         results["sizes"][str(size)] = entry
+    results["load_at_end"] = round(os.getloadavg()[0], 2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
