@@ -280,9 +280,8 @@ def _same_result(a: object, b: object) -> None:
 
 def test_a_filtered_pool_of_members_gives_the_pages_of_the_full_pool(big: SearchEngine, catalog) -> None:
     """The short-cut (a filtered pool of the result set's members: words counted for members
-    only, no any-word search when every qualifying extra's BM25 is known, nothing searched when
-    the filters were counted and no member qualifies) answers exactly what the pool of every
-    candidate does, whichever of the two was asked first."""
+    only, nothing searched when the filters were counted and no member qualifies) answers
+    exactly what the pool of every candidate does, whichever of the two was asked first."""
     pools: dict[str, int] = {}
     empty_after_count = 0
     for i, q in enumerate(("red dress", "leather boots", "black cotton shirt", "blue jeans")):

@@ -261,20 +261,15 @@ def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None, keep_
     """Set the context up so that the retrieval stages search only qualifying products.
 
     Without `keep_candidates`, a pool that needs only the result set's members (members_only)
-    counts words for members only. It also skips the any-word search when every qualifying
-    extra's BM25 is known from the unfiltered pool: the members are then the products matching
-    every word (the "all words" search, with the filters) and the qualifying extras
-    (require_extras), with the signals the full pool would give them. An extra found by meaning
-    alone may still contain some of the words, with a BM25 only the any-word search finds."""
+    counts words for members only. (The any-word search still runs: an extra found by meaning
+    alone may contain some of the words, with a BM25 only that search finds, and a product
+    matching every word is scored by it, as in the unfiltered pool.)"""
     s = ctx.snapshot
     filters = ctx.filters
     ctx.match = match
     ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx), hidden=hidden_ids(ctx))
     if match is not None:
         ctx.members_only = members_only(match, keep_candidates)
-        if ctx.members_only:
-            qualifying = _all_but(filter_masks_at(ctx, match.extras, filters), None, len(match.extras))
-            ctx.all_words_only = not (qualifying & (match.extras_bm25 == 0)).any()
         return  # the semantic side is not searched again (its qualifying neighbours are extras)
     ords = np.flatnonzero(s.live).astype(np.int64)
     ctx.retrieval_ords = ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
