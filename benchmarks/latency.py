@@ -2,6 +2,7 @@
 
     python -m benchmarks.latency [--sizes 10000,100000] [--queries 2000] [--http] [--peers]
                                  [--json benchmarks/results/latency.json] [--quick]
+                                 [--skip-personalization] [--compare-capped]
 
 Indexes are built once per size with the default settings and cached in benchmarks/.cache/.
 The query mix (benchmarks/querymix.py) repeats head queries with a Zipf distribution and adds
@@ -10,6 +11,10 @@ queries (first occurrence), repeated ones (retrieval cached), filtered ones (all
 only), and sorted ones (the mix's query texts again, sorted by price or newness). Peers run the
 unique query texts of the same mix on the same catalog; a peer that needs a query vector
 (LanceDB) is timed including the same query encoder Vitrine uses, as Vitrine is.
+--compare-capped runs the mix again on two fresh engines, request by request: exact results
+(the default) and ranking.exact_results off (counts and sorting over the ranked pool, filters
+masking the unfiltered pool, as before issue 17), and prints what exactness costs filtered and
+sorted requests, measured under the same load.
 """
 
 from __future__ import annotations
@@ -96,6 +101,45 @@ def run_in_process(engine: SearchService, mix: list[MixedQuery], sorts: list[Sea
         engine.search(request)
         groups["sorted"].append((time.perf_counter() - started) * 1000)
     return {name: stats(values) for name, values in groups.items()}
+
+
+def run_interleaved(engines: dict[str, SearchService], mix: list[MixedQuery], sorts: list[SearchRequest]) -> dict[str, Any]:
+    """The same requests on several engines over the same index, request by request (the first
+    engine alternates), so a shared machine's load falls on all of them alike. Filtered and
+    sorted requests are reported per engine, with the p50 of each engine over the first's and
+    the median of the per-request differences."""
+    names = list(engines)
+    seen: set[tuple] = set()
+    groups = {name: {"filtered": [], "filtered_unseen": [], "sorted": [], "unfiltered": []} for name in names}
+    requests = [(item.request, None) for item in mix] + [(request, "sorted") for request in sorts]
+    for i, (request, kind) in enumerate(requests):
+        key = (request.q, request.filters.model_dump_json(), request.sort)
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            started = time.perf_counter()
+            engines[name].search(request)
+            ms = (time.perf_counter() - started) * 1000
+            if kind == "sorted":
+                groups[name]["sorted"].append(ms)
+            elif request.filters.is_empty():
+                groups[name]["unfiltered"].append(ms)
+            else:
+                groups[name]["filtered"].append(ms)
+                if key not in seen:
+                    groups[name]["filtered_unseen"].append(ms)
+        seen.add(key)
+    out: dict[str, Any] = {name: {group: stats(values) for group, values in g.items()} for name, g in groups.items()}
+    base = names[0]
+    for name in names[1:]:
+        out[f"{name}_over_{base}"] = {
+            group: {
+                "p50_difference_ms": round(out[name][group]["p50_ms"] - out[base][group]["p50_ms"], 2),
+                "median_paired_difference_ms": round(float(np.median(np.subtract(groups[name][group], groups[base][group]))), 2),
+            }
+            for group in groups[base]
+            if groups[base][group]
+        }
+    return out
 
 
 def _free_port() -> int:
@@ -211,6 +255,31 @@ def personalization_overhead(engine: SearchService, products: list, mix: list[Mi
     return result
 
 
+def compare_capped(index_dir: Path, products: list, n_queries: int) -> dict[str, Any]:
+    """Filtered and sorted requests with exact results against the capped behaviour, interleaved
+    on two fresh engines (each with its own caches) over the same index."""
+    engines = {}
+    for name, exact in (("capped", False), ("exact", True)):
+        state = Path(tempfile.mkdtemp(prefix=f"vitrine-latency-{name}-"))
+        settings = Settings(index_dir=index_dir, data_dir=state)
+        settings.ranking.exact_results = exact
+        engines[name] = SearchService.open(index_dir, settings)
+        engines[name].warm_up()
+    mix = build_mix(products, n_queries, seed=1)
+    try:
+        out = run_interleaved(engines, mix, sorted_requests(mix, max(50, n_queries // 5)))
+    finally:
+        for engine in engines.values():
+            engine.close()
+    size = len(products)
+    for name in engines:
+        print_rows(size, name, out[name])
+    for group, d in out["exact_over_capped"].items():
+        print(f"  exact over capped, {group:<15} p50 {d['p50_difference_ms']:+7.2f} ms  "
+              f"(median per-request difference {d['median_paired_difference_ms']:+7.2f} ms)", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Query latency of Vitrine and peers.")
     parser.add_argument("--sizes", default="10000,100000")
@@ -220,6 +289,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="1,000 products and 200 queries (smoke test)")
     parser.add_argument("--skip-personalization", action="store_true", help="leave out the personalization overhead run")
+    parser.add_argument("--compare-capped", action="store_true",
+                        help="also run the mix interleaved on an engine with ranking.exact_results off (counts and "
+                             "sorting over the pool, filters masking it: the behaviour before exact results)")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_queries = 200 if args.quick else args.queries
@@ -248,8 +320,11 @@ def main() -> None:
             ours = entry["in_process"]["unseen"]["p50_ms"]
             entry["peer_p50_over_vitrine_unseen_p50"] = {name: round(p["p50_ms"] / ours, 2) for name, p in entry["peers"].items()}
             print(f"  peer p50 / Vitrine unseen p50: {entry['peer_p50_over_vitrine_unseen_p50']}")
+        if args.compare_capped:
+            entry["capped_vs_exact"] = compare_capped(index_dir, products, n_queries)
         engine.close()
         results["sizes"][str(size)] = entry
+    results["load_at_end"] = round(os.getloadavg()[0], 2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

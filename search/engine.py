@@ -160,6 +160,8 @@ class SearchEngine:
                 retry = self._run(request, snapshot, True, affinities, synonyms, merchandising=merchandising)
                 if retry.plan.corrected_text and retry.candidates.member.any():
                     ctx, corrected = retry, retry.plan.corrected_text
+            if ctx.total is None:
+                exact.count(ctx)  # a page without members is counted once it is the one kept (see sort)
             result = shape(ctx, corrected, [s.name for s in self.stages])
         result.matched = int(ctx.matched.sum())
         result.understood = report(ctx.plan.understood) if ctx.plan.understood is not None else None
@@ -223,16 +225,20 @@ class SearchEngine:
             self._retrieved.put(key, cached)
         else:
             ctx.notes["cache"] = "hit"
-        if not ctx.filters.is_empty() and (cached.match is None or cached.match.pool_capped):
+        if not ctx.filters.is_empty() and self.settings.ranking.exact_results and (cached.match is None or cached.match.pool_capped):
             # Filters inside retrieval: the pool is drawn from qualifying products (search.stages.exact).
             # Not needed when the unfiltered pool holds every match: filtering it is exact.
-            filtered_key = (*key, ctx.filters.model_dump_json())
+            # A pin or hide looks for its product among all the pool's candidates: keep them.
+            keep_candidates = merchandising is not None and merchandising.names_products()
+            members_only = exact.members_only(cached.match, keep_candidates)
+            filtered_key = (*key, ctx.filters.model_dump_json(), members_only)
             filtered = None if stop_before else self._retrieved.get(filtered_key)
             if filtered is None:
                 scratch = SearchContext(request=request, settings=self.settings, snapshot=snapshot, plan=plan, timings_ms=ctx.timings_ms)
-                filtered = self._retrieve(scratch, plan, within=cached)
+                filtered = self._retrieve(scratch, plan, within=cached, keep_candidates=keep_candidates)
                 self._retrieved.put(filtered_key, filtered)
             cached = filtered
+            ctx.notes["filtered_pool"] = "members" if members_only else "candidates"
         ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, cached.lexical_full  # type: ignore[assignment]
         ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits  # type: ignore[assignment]
         ctx.query_vector = cached.query_vector
@@ -247,19 +253,26 @@ class SearchEngine:
         return ctx
 
     def _retrieve(
-        self, ctx: SearchContext, plan: QueryPlan, stop_before: str | None = None, within: Retrieved | None = None
+        self, ctx: SearchContext, plan: QueryPlan, stop_before: str | None = None, within: Retrieved | None = None,
+        keep_candidates: bool = False,
     ) -> Retrieved:
         """Run the retrievers and assemble their candidates (cached per query text).
 
         The query is encoded in the background while the first retriever runs (the lexical
         one does not use the vector); every later retriever waits for it. `within`: the
-        unfiltered retrieval of the same text, whose result set a filtered pool is drawn from.
+        unfiltered retrieval of the same text, whose result set a filtered pool is drawn from;
+        `keep_candidates`: that pool keeps the candidates outside the result set too (pins).
         """
         vector: np.ndarray | Future | None
+        retrievers = [stage for stage in self.stages if stage.kind == StageKind.retriever]
         if within is not None:
-            exact.prepare_filtered_retrieval(ctx, within.match)
+            exact.prepare_filtered_retrieval(ctx, within.match, keep_candidates)
             # With a match set, semantic neighbours that qualify are its extras: no new search.
             vector = within.query_vector if within.match is None else None
+            if ctx.members_only and exact.counted_total(ctx, within.match) == 0:
+                # No product of the result set passes the filters: no member to retrieve.
+                exact.empty_pool(ctx)
+                retrievers = []
         else:
             vector = self._start_query_vector(plan) if ctx.request.mode != Mode.bm25 else None
         first = True
@@ -267,7 +280,7 @@ class SearchEngine:
             if stage.name == stop_before:  # context_before(): this retriever's input, vector ready
                 ctx.query_vector = vector.result() if isinstance(vector, Future) else vector
                 return Retrieved(OrdScores({}), OrdSet(set()), 0, OrdScores({}), None, Candidates.empty())
-            if stage.kind != StageKind.retriever:
+            if stage not in retrievers:
                 continue
             if not first and isinstance(vector, Future):
                 vector = vector.result()
@@ -275,8 +288,10 @@ class SearchEngine:
             ctx.query_vector = None if isinstance(vector, Future) else vector
             self._timed(stage, ctx)
         ctx.query_vector = vector.result() if isinstance(vector, Future) else vector
+        exact_results = self.settings.ranking.exact_results
         if within is None:
-            exact.admit_strong_partials(ctx)
+            if exact_results:
+                exact.admit_strong_partials(ctx)
         else:
             ctx.query_vector = within.query_vector
             exact.require_extras(ctx)
@@ -284,7 +299,7 @@ class SearchEngine:
         return Retrieved(
             OrdScores(ctx.lexical_hits), OrdSet(ctx.lexical_full), ctx.lexical_total,
             OrdScores(ctx.semantic_hits), ctx.query_vector, assembled,
-            within.match if within is not None else exact.match_set(ctx, assembled),
+            within.match if within is not None else exact.match_set(ctx, assembled) if exact_results else None,
         )
 
     def _browse(self, ctx: SearchContext, stop_before: str | None = None) -> None:

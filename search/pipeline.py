@@ -97,6 +97,9 @@ class SearchContext:
     retrieval_filter: Any = None
     retrieval_ords: np.ndarray | None = None
     required_ords: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The filtered pool needs only the result set's members, not the other candidates
+    # (search.stages.exact.prepare_filtered_retrieval): words are counted for members only.
+    members_only: bool = False
     # The exact result set of the query's words (search.stages.exact.MatchSet), and what was counted
     # over it: the total and facet counts over every matching product, not only the pool.
     match: Any = None

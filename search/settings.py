@@ -58,6 +58,11 @@ class RankingSettings(BaseModel):
     # Candidates each retriever hands to fusion.
     lexical_candidates: int = Field(default=1000, ge=10, le=100_000)
     semantic_candidates: int = Field(default=200, ge=10, le=10_000)
+    # Totals, facets, sorting and paging over every matching product (search/stages/exact.py).
+    # False restores the capped behaviour of earlier versions, for benchmarks.latency's
+    # comparison only: counts and sorting over the ranked pool, filters masking the unfiltered
+    # pool (faster on head queries of a large catalog, and wrong there).
+    exact_results: bool = True
     # A product that does not contain every query word still matches when its meaning is this
     # close to the query (cosine similarity of the embeddings).
     semantic_match_threshold: float = Field(default=0.5, ge=-1, le=1)

@@ -22,6 +22,8 @@ from indexer.lexical import effective_price, query_analyzer
 from indexer.sample import generate_catalog
 from indexer.text import lexical_fields
 from search.engine import SearchEngine
+from search.merchandising.plan import MerchPlan
+from search.merchandising.rules import Pin, Rule
 from search.models import Filters, Mode, SearchRequest, Sort
 from search.service import SearchService
 from search.settings import Settings
@@ -259,3 +261,60 @@ def test_vector_mode_searches_only_among_qualifying_products(big: SearchEngine, 
     many = _search(big, q="summer dress", mode=Mode.vector, filters=Filters(in_stock=True), limit=100)
     assert sum(p.in_stock for p in catalog) > 10_000
     assert many.total == k and all(h.in_stock for h in many.hits)
+
+
+def _keeping_every_candidate(request: SearchRequest) -> MerchPlan:
+    """A merchandising rule pinning a product that does not exist: it changes nothing on the
+    page, but the filtered pool keeps every candidate, not only the result set's members."""
+    rule = Rule(
+        id=1, version=1, created_at=0.0, updated_at=0.0, updated_by="test", name="pin an absent product",
+        actions=[Pin(type="pin", product_id="absent", position=1)],
+    )
+    return MerchPlan(request=request, rules=[rule])
+
+
+def _same_result(a: object, b: object) -> None:
+    assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits]
+    assert (a.total, a.facets, a.relaxed, a.matched, a.corrected_query) == (b.total, b.facets, b.relaxed, b.matched, b.corrected_query)
+
+
+def test_a_filtered_pool_of_members_gives_the_pages_of_the_full_pool(big: SearchEngine, catalog) -> None:
+    """The short-cut (a filtered pool of the result set's members: words counted for members
+    only, nothing searched when the filters were counted and no member qualifies) answers
+    exactly what the pool of every candidate does, whichever of the two was asked first."""
+    pools: dict[str, int] = {}
+    empty_after_count = 0
+    for i, q in enumerate(("red dress", "leather boots", "black cotton shirt", "blue jeans")):
+        for j, filters in enumerate(_filter_sets(catalog)[1:] + [Filters(category=["Dresses"], size=["40"])]):
+            full_first = (i + j) % 2 == 1  # then the filters are counted before the short-cut runs
+            for sort, offset in ((Sort.relevance, 0), (Sort.relevance, 40), (Sort.price_asc, 0)):
+                request = SearchRequest(q=q, filters=filters, sort=sort, offset=offset, limit=20, prefix=False, explain=True)
+                if full_first:
+                    full = big.search(request, merchandising=_keeping_every_candidate(request))
+                    members = big.search(request)
+                else:
+                    members = big.search(request)
+                    full = big.search(request, merchandising=_keeping_every_candidate(request))
+                _same_result(members, full)
+                if "filtered_pool" in members.debug:
+                    pools[members.debug["filtered_pool"]] = pools.get(members.debug["filtered_pool"], 0) + 1
+                    assert full.debug["filtered_pool"] == "candidates"
+                    empty_after_count += full_first and members.total == 0
+    assert pools.get("members", 0) >= 40, pools  # the short-cut was taken, and compared
+    assert empty_after_count >= 2  # filters no member passes, counted first: nothing retrieved
+
+
+def test_facet_counts_under_two_filters_count_every_match(big: SearchEngine, catalog, stems) -> None:
+    """Each facet counts the matches passing the other filters, whichever filter sets were
+    counted before (a facet's counts are taken from the filter set without its own filter)."""
+    filters = Filters(colour=["Black"], size=["M"], price_max=150)
+    for q in ("cotton", "shirt"):
+        result = _search(big, q=q, filters=filters, mode=Mode.bm25, limit=1)
+        for facet, key in (("colour", lambda p: p.colours), ("size", lambda p: p.available_sizes), ("brand", lambda p: [p.brand])):
+            others = filters.model_copy(update={facet: []}) if facet != "brand" else filters
+            expected: dict[str, int] = {}
+            for p in _expected(catalog, stems, q, others):
+                for value in {v for v in key(p) if v}:
+                    expected[value] = expected.get(value, 0) + 1
+            assert result.facets[facet] == expected, (q, facet)
+        assert result.total == len(_expected(catalog, stems, q, filters))

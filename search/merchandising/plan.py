@@ -12,7 +12,7 @@ from typing import Any
 
 from search.merchandising.experiments import Experiment, Variant
 from search.merchandising.profiles import Popularity, Profile
-from search.merchandising.rules import Hide, Rule
+from search.merchandising.rules import Hide, Pin, Rule
 from search.models import Filters, SearchRequest
 
 
@@ -33,6 +33,12 @@ class MerchPlan:
     def hidden_ids(self) -> tuple[str, ...]:
         """Products the plan's rules hide (sorted, so it can key a cache)."""
         return tuple(sorted({a.product_id for rule in self.rules for a in rule.actions if isinstance(a, Hide)}))
+
+    def names_products(self) -> bool:
+        """Whether a rule pins or hides a product: the pins and merchandise stages look for it
+        among every candidate of the ranked pool (a pin may place one from outside the result
+        set), so the pool keeps its candidates, not only the result set's members."""
+        return any(isinstance(a, Pin | Hide) for rule in self.rules for a in rule.actions)
 
     def start_run(self) -> None:
         self.effects = {rule_id: list(done) for rule_id, done in self.resolved.items()}

@@ -232,13 +232,44 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
 # ---- filtered retrieval --------------------------------------------------------------------
 
 
-def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None) -> None:
-    """Set the context up so that the retrieval stages search only qualifying products."""
+def members_only(match: MatchSet | None, keep_candidates: bool) -> bool:
+    """Whether a filtered pool may hold only the result set's members.
+
+    The ranking stages read the members alone: normalisation, ranks and lifts run over the
+    result set, and a candidate outside it is never shown, so dropping the others leaves every
+    page, total and score as they were. Not when the query was relaxed (products matching some
+    of the words are members then), nor when `keep_candidates` (a merchandising pin may place
+    any candidate of the pool, and a hide reports whether its product was among them:
+    search.stages.merchandise)."""
+    return match is not None and not match.relaxed and not keep_candidates
+
+
+def counted_total(ctx: SearchContext, match: MatchSet) -> int | None:
+    """How many products of the result set pass the filters, if a page with these filters was
+    counted already (None otherwise: counting costs an aggregation, the filtered retrieval of
+    a set without qualifying member finds nothing quickly). 0: the filtered pool has no member."""
+    cached = match.counts.get(_count_key(ctx, ctx.filters))
+    return None if cached is None else cached[0]
+
+
+def empty_pool(ctx: SearchContext) -> None:
+    """A filtered pool with no member (counted_total is 0): nothing is searched."""
+    ctx.lexical_hits, ctx.lexical_full, ctx.lexical_total, ctx.semantic_hits = {}, set(), 0, {}
+
+
+def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None, keep_candidates: bool = False) -> None:
+    """Set the context up so that the retrieval stages search only qualifying products.
+
+    Without `keep_candidates`, a pool that needs only the result set's members (members_only)
+    counts words for members only. (The any-word search still runs: an extra found by meaning
+    alone may contain some of the words, with a BM25 only that search finds, and a product
+    matching every word is scored by it, as in the unfiltered pool.)"""
     s = ctx.snapshot
     filters = ctx.filters
     ctx.match = match
     ctx.retrieval_filter = restriction(s.schema, filters, hides_sold_out(ctx), hidden=hidden_ids(ctx))
     if match is not None:
+        ctx.members_only = members_only(match, keep_candidates)
         return  # the semantic side is not searched again (its qualifying neighbours are extras)
     ords = np.flatnonzero(s.live).astype(np.int64)
     ctx.retrieval_ords = ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
@@ -305,45 +336,57 @@ def count(ctx: SearchContext) -> None:
     match: MatchSet | None = ctx.match
     if match is None:
         return
-    s = ctx.snapshot
-    filters = ctx.filters
-    hide = hides_sold_out(ctx)
-    key = (filters.model_dump_json(), hide, s.generation, hidden_ids(ctx))
+    total, facets = _counted(ctx, match, ctx.filters)
+    ctx.total, ctx.facets = total, dict(facets)
+
+
+def _count_key(ctx: SearchContext, filters: Filters) -> tuple:
+    return (filters.model_dump_json(), hides_sold_out(ctx), ctx.snapshot.generation, hidden_ids(ctx))
+
+
+def _counted(ctx: SearchContext, match: MatchSet, filters: Filters) -> tuple[int, dict[str, dict[str, int]]]:
+    key = _count_key(ctx, filters)
     cached = match.counts.get(key)
     if cached is None:
-        cached = _count(ctx, match, filters, hide)
+        cached = _count(ctx, match, filters, hides_sold_out(ctx))
         if len(match.counts) >= _COUNTS_KEPT:
             match.counts.clear()
         match.counts[key] = cached
-    ctx.total, ctx.facets = cached[0], dict(cached[1])
+    return cached
+
+
+def _without(filters: Filters, name: str) -> Filters:
+    """The filters less one facet's own filter (the price facet's: both bounds)."""
+    if name == "price":
+        return filters.model_copy(update={"price_min": None, "price_max": None})
+    return filters.model_copy(update={name: []})
 
 
 def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool) -> tuple[int, dict[str, dict[str, int]]]:
+    """One aggregation over the matches that pass every filter (the total, and the facets no
+    filter constrains); a facet with a filter of its own is counted without that filter, which
+    is the count of another filter set: taken from the cache (or counted once, and kept), so a
+    shopper's filter combinations and the unfiltered page share their counts."""
     s = ctx.snapshot
     schema, searcher = s.schema, s.searcher
     names = (*FACETS, "price")
     active = [n for n in names if (getattr(filters, n) if n != "price" else filters.price_min is not None or filters.price_max is not None)]
     masks = filter_masks_at(ctx, match.extras, filters)
-
-    def narrowed(skip: str | None) -> tantivy.Query:
-        rest = restriction(schema, filters, hide, skip, hidden=hidden_ids(ctx))
-        return match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, rest)])
-
+    rest = restriction(schema, filters, hide, hidden=hidden_ids(ctx))
+    query = match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, rest)])
     aggs: dict[str, Any] = {"n": {"value_count": {"field": "ord"}}}
     for name in names:
         if name not in active:
             aggs[name] = _price_agg() if name == "price" else _keyword_agg(ctx, name)
-    results = {None: searcher.aggregate(narrowed(None), aggs)}
-    for name in active:
-        agg = _price_agg() if name == "price" else _keyword_agg(ctx, name)
-        results[name] = searcher.aggregate(narrowed(name), {name: agg})
+    aggregated = searcher.aggregate(query, aggs)
     passing = _all_but(masks, None, len(match.extras))
-    total = int(results[None]["n"]["value"]) + int(passing.sum())
+    total = int(aggregated["n"]["value"]) + int(passing.sum())
     facets = {}
     for name in names:
-        own = name if name in active else None
-        extra_ords = match.extras[_all_but(masks, own, len(match.extras))] if own else match.extras[passing]
-        facets[name] = _facet_counts(ctx, name, results[own][name], extra_ords)
+        if name in active:
+            facets[name] = _counted(ctx, match, _without(filters, name))[1][name]
+        else:
+            facets[name] = _facet_counts(ctx, name, aggregated[name], match.extras[passing])
     return total, facets
 
 
@@ -453,7 +496,7 @@ def _append(ctx: SearchContext, ords: np.ndarray, bm25: np.ndarray) -> np.ndarra
         return np.zeros(0, dtype=np.int64)
     full = np.full(n, not ctx.match.relaxed)
     vector = ctx.query_vector
-    cosine = ctx.snapshot.vectors[ords] @ vector if vector is not None else np.full(n, np.nan)
+    cosine = ctx.snapshot.cosines(ords, vector) if vector is not None else np.full(n, np.nan)
     extended = Candidates(
         np.concatenate([c.ords, ords]),
         np.concatenate([c.bm25, bm25]),

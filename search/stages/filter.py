@@ -74,7 +74,7 @@ def assemble(ctx: SearchContext) -> Candidates:
     full = _contains(ords, _keys(ctx.lexical_full))
     semantic_hit = _contains(ords, semantic_ords)
     if ctx.query_vector is not None and n:
-        cosine = snapshot.vectors[ords] @ ctx.query_vector
+        cosine = snapshot.cosines(ords, ctx.query_vector)
     else:
         cosine = np.full(n, np.nan)
     proximity = _per_candidate(ords, ctx.lexical_pairs)
@@ -85,6 +85,8 @@ def assemble(ctx: SearchContext) -> Candidates:
         # retriever's ones and the best by BM25 (the rest count as containing none).
         by_bm25 = partial[np.argsort(-bm25[partial], kind="stable")[:WORDS_COUNTED]]
         counted = np.union1d(by_bm25, partial[semantic_hit[partial]])
+        if ctx.members_only:  # a filtered pool of members (search.stages.exact): the rest are never shown
+            counted = counted[np.isin(ords[counted], ctx.match.extras)]
         coverage[counted] = words_contained(ctx, ords[counted])
     return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
 

@@ -22,8 +22,9 @@ class SortStage:
         c = ctx.candidates
         members = np.flatnonzero(c.member)
         if len(members) == 0:
+            # Counted by the engine only if this page is kept: a page without results may give
+            # way to its spelling correction's ("did you mean"), and counting costs a search.
             ctx.order = members
-            count(ctx)
             return
         s = ctx.snapshot
         ords = c.ords[members]
