@@ -52,7 +52,7 @@ from indexer.lexical import (
 from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
-from search.stages.filter import masks_at
+from search.stages.filter import fresh, masks_at, membership
 from search.stages.lexical import within
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
@@ -197,8 +197,6 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
     None in vector mode and for queries without searchable words: their result set is the
     nearest neighbours, i.e. the pool itself.
     """
-    from search.stages.filter import fresh, membership
-
     mode = ctx.request.mode
     if mode == Mode.vector or ctx.lexical_queries is None:
         return None
