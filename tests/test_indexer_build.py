@@ -67,6 +67,9 @@ class _Build:
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # A test run started in the background (nohup, a CI runner, `cmd &`) ignores SIGINT,
+            # and a child inherits that: give the build Python's own Ctrl-C handling back.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.embedding = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
