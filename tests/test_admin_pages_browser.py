@@ -191,11 +191,10 @@ def test_merchandising_page_creates_previews_and_edits_rules_profiles_and_experi
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.report-row")) == 2
     assert "too few" in browser.find_element(By.CSS_SELECTOR, ".report-warning").text
     browser.find_element(By.CSS_SELECTOR, "tr.experiment-row button[data-action=stop]").click()
-    # The list is re-drawn after the stop: a row read mid-redraw is stale, so look again.
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: "stopped" in d.find_element(By.CSS_SELECTOR, "tr.experiment-row").text
+    # The list is re-drawn after the stop: read the row's text in the page itself, in one step
+    # (an element handle taken mid-redraw may no longer belong to the document).
+    WebDriverWait(browser, 10).until(
+        lambda d: "stopped" in d.execute_script("const row = document.querySelector('tr.experiment-row'); return row ? row.textContent : '';")
     )
     assert engine.merchandising.store.running() is None
     assert console_errors(browser) == []

@@ -121,7 +121,11 @@ def _cards(browser, scope: str = ".vt-results") -> list:
 
 
 def _card_ids(browser, scope: str = ".vt-results") -> list[str]:
-    return [card.get_attribute("data-id") for card in _cards(browser, scope)]
+    """The ids of the results page's hits, read in the page in one step: a list re-rendered
+    between finding a card and reading it cannot fail the read."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' .vt-grid .vt-card')).map(c => c.dataset.id);", scope
+    )
 
 
 def _events_of(service: SearchService, visitor: str, kind: str, timeout: float = 10) -> list:
