@@ -91,14 +91,12 @@ class SearchContext:
     semantic_hits: dict[int, float] = field(default_factory=dict)
     # The words as tantivy queries, unfiltered: (any word, every word). None without words.
     lexical_queries: tuple[Any, Any] | None = None
-    # Filters inside retrieval (search.stages.exact): a tantivy query the lexical side requires, the
-    # ordinals the semantic side searches among, and products the pool must hold (those the
-    # exact result set admits besides the words). None/empty when the request has no filters.
+    # Filters inside retrieval (search.stages.exact): a tantivy query the lexical side requires,
+    # and the ordinals the semantic side searches among. None when the request has no filters.
     retrieval_filter: Any = None
     retrieval_ords: np.ndarray | None = None
-    required_ords: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # The filtered pool needs only the result set's members, not the other candidates
-    # (search.stages.exact.prepare_filtered_retrieval): words are counted for members only.
+    # (search.stages.exact.prepare_filtered_retrieval): the every-word search and the extras.
     members_only: bool = False
     # The exact result set of the query's words (search.stages.exact.MatchSet), and what was counted
     # over it: the total and facet counts over every matching product, not only the pool.

@@ -53,7 +53,7 @@ from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
 from search.stages.filter import fresh, masks_at, membership
-from search.stages.lexical import within
+from search.stages.lexical import within, words_contained
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
 FACETS = ("brand", "category", "colour", "size")
@@ -76,9 +76,25 @@ class MatchSet:
     extras_bm25: np.ndarray  # their BM25 (0: found by meaning only)
     extras_cosine: np.ndarray  # their cosine to the query (nan: not a semantic neighbour)
     extras_strong: np.ndarray  # which of them match on their own terms (may be lifted)
+    extras_coverage: np.ndarray  # their share of the query's words
     shown_relaxed: bool  # what the result reports as `relaxed`
     pool_capped: bool  # the unfiltered pool may lack matches (a lexical search hit its cap)
     counts: dict[tuple, tuple[int, dict[str, dict[str, int]]]] = field(default_factory=dict)
+    _measured: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def extras_words(self, ctx: SearchContext) -> tuple[np.ndarray, np.ndarray]:
+        """The extras' BM25 and share of the query's words as a filtered pool gives them.
+
+        The unfiltered pool knows them only for extras above its any-word cut (an extra found
+        by meaning may contain some words and rank below it); a filtered pool would find them
+        with its own any-word search. They are measured instead, once per query text, the
+        first time a filtered pool needs them: then no filtered pool runs that search
+        (search.stages.lexical), and every pool gives an extra the same signals."""
+        if self.relaxed or not self.pool_capped or not len(self.extras):
+            return self.extras_bm25, self.extras_coverage
+        if "words" not in self._measured:
+            self._measured["words"] = _words_of(ctx, self.extras)
+        return self._measured["words"]
 
 
 def hides_sold_out(ctx: SearchContext) -> bool:
@@ -222,9 +238,25 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
         extras_bm25=c.bm25[extra].copy(),
         extras_cosine=np.where(c.semantic_hit[extra], c.cosine[extra], np.nan),
         extras_strong=scratch.strong[extra].copy(),
+        extras_coverage=c.coverage[extra].copy(),
         shown_relaxed=scratch.relaxed,
         pool_capped=truncated,
     )
+
+
+def _words_of(ctx: SearchContext, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The any-word BM25 and the share of the query's words of each of `ords`, whatever their
+    rank (one search restricted to them, then their words counted)."""
+    bm25 = np.zeros(len(ords))
+    searcher = ctx.snapshot.searcher
+    hits = searcher.search(within(ctx.lexical_queries[0], ords_query(ctx.snapshot.schema, ords)), len(ords), count=False).hits
+    position = {o: i for i, o in enumerate(ords.tolist())}
+    for (score, _), o in zip(hits, _ords_of(searcher, hits).tolist(), strict=True):
+        bm25[position[o]] = score
+    coverage = np.zeros(len(ords))
+    partial = np.flatnonzero(bm25 > 0)
+    coverage[partial] = words_contained(ctx, ords[partial]) if len(ctx.lexical_groups) > 1 else 1.0
+    return bm25, coverage
 
 
 # ---- filtered retrieval --------------------------------------------------------------------
@@ -259,9 +291,9 @@ def prepare_filtered_retrieval(ctx: SearchContext, match: MatchSet | None, keep_
     """Set the context up so that the retrieval stages search only qualifying products.
 
     Without `keep_candidates`, a pool that needs only the result set's members (members_only)
-    counts words for members only. (The any-word search still runs: an extra found by meaning
-    alone may contain some of the words, with a BM25 only that search finds, and a product
-    matching every word is scored by it, as in the unfiltered pool.)"""
+    is the filtered every-word search plus the qualifying extras: the any-word search is
+    skipped (a product matching every word scores the same in both) and the extras bring the
+    BM25 and word share the match set measured for them once per query text."""
     s = ctx.snapshot
     filters = ctx.filters
     ctx.match = match
@@ -280,9 +312,12 @@ def require_extras(ctx: SearchContext) -> None:
     if match is None or not len(match.extras):
         return
     ok = _all_but(filter_masks_at(ctx, match.extras, ctx.filters), None, len(match.extras))
-    for o, bm25, cosine in zip(match.extras[ok].tolist(), match.extras_bm25[ok].tolist(), match.extras_cosine[ok].tolist(), strict=True):
+    if not ok.any():
+        return
+    extras_bm25 = match.extras_words(ctx)[0]
+    for o, bm25, cosine in zip(match.extras[ok].tolist(), extras_bm25[ok].tolist(), match.extras_cosine[ok].tolist(), strict=True):
         if bm25 > 0:
-            ctx.lexical_hits.setdefault(o, bm25)
+            ctx.lexical_hits[o] = bm25  # what the any-word search gives it, wherever it ranks
         if cosine == cosine:  # a semantic neighbour of the query
             ctx.semantic_hits.setdefault(o, cosine)
 

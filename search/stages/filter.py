@@ -85,9 +85,15 @@ def assemble(ctx: SearchContext) -> Candidates:
         # retriever's ones and the best by BM25 (the rest count as containing none).
         by_bm25 = partial[np.argsort(-bm25[partial], kind="stable")[:WORDS_COUNTED]]
         counted = np.union1d(by_bm25, partial[semantic_hit[partial]])
-        if ctx.members_only:  # a filtered pool of members (search.stages.exact): the rest are never shown
-            counted = counted[np.isin(ords[counted], ctx.match.extras)]
-        coverage[counted] = words_contained(ctx, ords[counted])
+        match = ctx.match  # set in a filtered pool (search.stages.exact)
+        if match is not None and not match.relaxed:
+            # The result set's extras had their words counted once for the query text.
+            extra = _contains(ords, match.extras)
+            coverage[extra] = match.extras_words(ctx)[1][np.searchsorted(match.extras, ords[extra])]
+            # A filtered pool of members: the other partial matches are never shown.
+            counted = counted[:0] if ctx.members_only else counted[~extra[counted]]
+        if len(counted):
+            coverage[counted] = words_contained(ctx, ords[counted])
     return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
 
 

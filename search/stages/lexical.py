@@ -5,7 +5,8 @@ fields. "All words" (each word group required) decides who fully matches, and gi
 match count; "any word" ranks the candidates so that partial matches can still be fused with
 the semantic side and used when relaxation is needed. When the request has filters, both run
 with the filters as a required, zero-scoring clause (`ctx.retrieval_filter`), so the best
-candidates are drawn from the products that qualify.
+candidates are drawn from the products that qualify; a filtered pool that needs only the
+result set's members runs "all words" alone (search.stages.exact knows the rest of them).
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ class LexicalRetrieval:
         all_words = any_word if single else tantivy.Query.boolean_query([(_MUST, g) for g in groups])
         # Kept unfiltered: the exact result set (search.stages.exact) is defined by the words alone.
         ctx.lexical_queries = (any_word, all_words)
-        ranked = searcher.search(within(any_word, ctx.retrieval_filter), limit, count=single)
-        ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])
-        ctx.lexical_hits = {int(o or 0): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
+        if ctx.members_only and not single:
+            # A filtered pool of the result set's members (search.stages.exact): the words'
+            # full matches and the admitted extras, whose BM25 the match set knows. A product
+            # matching every word scores the same in both searches, so the any-word one,
+            # the costlier, is not needed.
+            ctx.lexical_hits = {}
+        else:
+            ranked = searcher.search(within(any_word, ctx.retrieval_filter), limit, count=single)
+            ords = searcher.fast_field_values("ord", [address for _, address in ranked.hits])
+            ctx.lexical_hits = {int(o or 0): float(score) for (score, _), o in zip(ranked.hits, ords, strict=True)}
         if single:
             ctx.lexical_full = set(ctx.lexical_hits)
             ctx.lexical_total = ranked.count  # type: ignore[attr-defined]
@@ -69,9 +77,11 @@ class LexicalRetrieval:
         ctx.lexical_total = full.count  # type: ignore[attr-defined]
         full_ords = searcher.fast_field_values("ord", [address for _, address in full.hits])
         ctx.lexical_full = {int(o or 0) for o in full_ords}
-        # Products matching all words but ranked below the any-word cut still get their score.
+        # Every full match takes its every-word score, also those the any-word search ranked:
+        # the two agree only to float32 rounding (tantivy sums them in another order), and a
+        # filtered pool of members, which runs this search alone, must score them the same.
         for (score, _), o in zip(full.hits, full_ords, strict=True):
-            ctx.lexical_hits.setdefault(int(o or 0), float(score))
+            ctx.lexical_hits[int(o or 0)] = float(score)
         ctx.lexical_groups = groups  # for counting words per product once candidates are known
         if ranking.proximity_weight > 0:
             ctx.lexical_pairs = title_phrase_pairs(ctx, searcher, limit)
