@@ -238,6 +238,7 @@ class SearchEngine:
                 filtered = self._retrieve(scratch, plan, within=cached, keep_candidates=keep_candidates)
                 self._retrieved.put(filtered_key, filtered)
             cached = filtered
+            ctx.pool_filtered = True
             ctx.notes["filtered_pool"] = "members" if members_only else "candidates"
         ctx.lexical_hits, ctx.lexical_full = cached.lexical_hits, cached.lexical_full  # type: ignore[assignment]
         ctx.lexical_total, ctx.semantic_hits = cached.lexical_total, cached.semantic_hits  # type: ignore[assignment]

@@ -98,6 +98,9 @@ class SearchContext:
     # The filtered pool needs only the result set's members, not the other candidates
     # (search.stages.exact.prepare_filtered_retrieval): the every-word search and the extras.
     members_only: bool = False
+    # The pool was drawn with the filters in force (search.stages.exact), not masked from the
+    # unfiltered one: its every-word search counted the full matches that pass them.
+    pool_filtered: bool = False
     # The exact result set of the query's words (search.stages.exact.MatchSet), and what was counted
     # over it: the total and facet counts over every matching product, not only the pool.
     match: Any = None

@@ -130,6 +130,33 @@ def test_total_counts_every_product_with_the_words_and_filters(big: SearchEngine
     assert many.total > big.settings.ranking.lexical_candidates + big.settings.ranking.semantic_candidates
 
 
+def test_a_pool_holding_every_match_is_counted_without_the_index(big: SearchEngine, catalog, stems, embedder: Embedder) -> None:
+    """Counting reads the pool when it holds every match passing the filters (an uncapped
+    unfiltered pool, or a pool drawn with the filters whose every-word search found them all),
+    the index otherwise; both give the catalog's own counts."""
+    fresh = SearchEngine(big.index_dir, big.settings, embedder=embedder)  # nothing counted yet
+    where: dict[str, int] = {}
+    try:
+        for q in QUERIES + ("merino", "skirt", "hoodie"):  # the last three match fewer than a pool
+            for filters in _filter_sets(catalog):
+                expected = _expected(catalog, stems, q, filters)
+                if len(expected) < fresh.settings.ranking.relax_below:
+                    continue  # a relaxed query: some of the words are enough
+                result = fresh.search(SearchRequest(q=q, filters=filters, mode=Mode.bm25, limit=5, prefix=False, explain=True))
+                counted_in = result.debug.get("counted_in", "cache")
+                where[counted_in] = where.get(counted_in, 0) + 1
+                assert result.total == len(expected), (q, filters, counted_in)
+                if not filters.colour:
+                    colours: dict[str, int] = {}
+                    for p in expected:
+                        for colour in set(p.colours):
+                            colours[colour] = colours.get(colour, 0) + 1
+                    assert result.facets["colour"] == colours, (q, filters, counted_in)
+    finally:
+        fresh.close()
+    assert min(where.get("pool", 0), where.get("filtered pool", 0), where.get("index", 0)) >= 5, where
+
+
 def test_each_facet_count_is_the_total_of_selecting_it(big: SearchEngine) -> None:
     for q, base in (("dress", Filters()), ("shirt", Filters(size=["M"])), ("black", Filters(price_max=80))):
         result = _search(big, q=q, filters=base, limit=1)

@@ -341,11 +341,14 @@ def _price_agg() -> dict[str, Any]:
     return {"range": {"field": F_PRICE, "ranges": ranges}}
 
 
-def _facet_counts(ctx: SearchContext, name: str, aggregated: dict[str, Any], extra_ords: np.ndarray) -> dict[str, int]:
+def _facet_counts(ctx: SearchContext, name: str, aggregated: dict[str, Any] | None, ords: np.ndarray) -> dict[str, int]:
+    """A facet's counts: the index's buckets (`aggregated`, if any) plus the products `ords`."""
     s = ctx.snapshot
     if name == "price":
-        sums = np.array([b["doc_count"] for b in aggregated["buckets"]], dtype=np.int64)
-        prices = s.price[extra_ords]
+        sums = np.zeros(len(_PRICE_LABELS), dtype=np.int64)
+        if aggregated is not None:
+            sums += [b["doc_count"] for b in aggregated["buckets"]]
+        prices = s.price[ords]
         prices = prices[~np.isnan(prices)]
         if len(prices):
             sums += np.bincount(np.searchsorted(np.asarray(PRICE_EDGES), prices, side="right"), minlength=len(sums))
@@ -353,12 +356,12 @@ def _facet_counts(ctx: SearchContext, name: str, aggregated: dict[str, Any], ext
     column = getattr(s, name)
     values = column.values
     sums = np.zeros(len(values.display), dtype=np.int64)
-    for bucket in aggregated["buckets"]:
+    for bucket in aggregated["buckets"] if aggregated is not None else ():
         code = values.code.get(bucket["key"])
         if code is not None:
             sums[code] += bucket["doc_count"]
-    if len(extra_ords):
-        codes = column.codes[extra_ords].ravel() + 1
+    if len(ords):
+        codes = column.codes[ords].ravel() + 1
         sums += np.bincount(codes, minlength=len(values.display) + 1)[1:]
     return ranked_counts(sums, values.display)
 
@@ -369,7 +372,7 @@ def count(ctx: SearchContext) -> None:
     match: MatchSet | None = ctx.match
     if match is None:
         return
-    total, facets = _counted(ctx, match, ctx.filters)
+    total, facets = _counted(ctx, match, ctx.filters, requested=True)
     ctx.total, ctx.facets = total, dict(facets)
 
 
@@ -377,11 +380,12 @@ def _count_key(ctx: SearchContext, filters: Filters) -> tuple:
     return (filters.model_dump_json(), hides_sold_out(ctx), ctx.snapshot.generation, hidden_ids(ctx))
 
 
-def _counted(ctx: SearchContext, match: MatchSet, filters: Filters) -> tuple[int, dict[str, dict[str, int]]]:
+def _counted(ctx: SearchContext, match: MatchSet, filters: Filters, requested: bool = False) -> tuple[int, dict[str, dict[str, int]]]:
+    """Counts under `filters` (`requested`: the request's own, which a filtered pool was drawn with)."""
     key = _count_key(ctx, filters)
     cached = match.counts.get(key)
     if cached is None:
-        cached = _count(ctx, match, filters, hides_sold_out(ctx))
+        cached = _count(ctx, match, filters, hides_sold_out(ctx), requested)
         if len(match.counts) >= _COUNTS_KEPT:
             match.counts.clear()
         match.counts[key] = cached
@@ -395,7 +399,7 @@ def _without(filters: Filters, name: str) -> Filters:
     return filters.model_copy(update={name: []})
 
 
-def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool) -> tuple[int, dict[str, dict[str, int]]]:
+def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool, requested: bool) -> tuple[int, dict[str, dict[str, int]]]:
     """One aggregation over the matches that pass every filter (the total, and the facets no
     filter constrains); a facet with a filter of its own is counted without that filter, which
     is the count of another filter set: taken from the cache (or counted once, and kept), so a
@@ -404,23 +408,59 @@ def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool) ->
     schema, searcher = s.schema, s.searcher
     names = (*FACETS, "price")
     active = [n for n in names if (getattr(filters, n) if n != "price" else filters.price_min is not None or filters.price_max is not None)]
-    masks = filter_masks_at(ctx, match.extras, filters)
-    rest = restriction(schema, filters, hide, hidden=hidden_ids(ctx))
-    query = match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, rest)])
-    aggs: dict[str, Any] = {"n": {"value_count": {"field": "ord"}}}
-    for name in names:
-        if name not in active:
-            aggs[name] = _price_agg() if name == "price" else _keyword_agg(ctx, name)
-    aggregated = searcher.aggregate(query, aggs)
-    passing = _all_but(masks, None, len(match.extras))
-    total = int(aggregated["n"]["value"]) + int(passing.sum())
+    aggregated: dict[str, Any] | None = None
+    counted = _known_matches(ctx, match, filters, requested)
+    if counted is None:
+        masks = filter_masks_at(ctx, match.extras, filters)
+        rest = restriction(schema, filters, hide, hidden=hidden_ids(ctx))
+        query = match.query if rest is None else tantivy.Query.boolean_query([(_MUST, match.query), (_MUST, rest)])
+        aggs: dict[str, Any] = {"n": {"value_count": {"field": "ord"}}}
+        for name in names:
+            if name not in active:
+                aggs[name] = _price_agg() if name == "price" else _keyword_agg(ctx, name)
+        aggregated = searcher.aggregate(query, aggs)
+        counted = match.extras[_all_but(masks, None, len(match.extras))]  # the index counted the rest
+    if requested:
+        ctx.notes["counted_in"] = "index" if aggregated is not None else "filtered pool" if ctx.pool_filtered else "pool"
+    total = len(counted) + (int(aggregated["n"]["value"]) if aggregated is not None else 0)
     facets = {}
     for name in names:
         if name in active:
             facets[name] = _counted(ctx, match, _without(filters, name))[1][name]
         else:
-            facets[name] = _facet_counts(ctx, name, aggregated[name], match.extras[passing])
+            facets[name] = _facet_counts(ctx, name, aggregated[name] if aggregated is not None else None, counted)
     return total, facets
+
+
+def _known_matches(ctx: SearchContext, match: MatchSet, filters: Filters, requested: bool) -> np.ndarray | None:
+    """Every product of the result set that passes `filters`, when the pool at hand holds all
+    of them (None otherwise: the index counts them). Then counting is numpy over those few.
+
+    - An unfiltered pool that no lexical search capped holds every match, for any filters.
+    - A pool drawn with these filters holds every full match that passes them when its
+      every-word search counted no more than it returned (and the qualifying extras, always).
+    Counts run before the page is extended past the pool (search.stages.sort)."""
+    c = ctx.candidates
+    if ctx.pool_filtered:
+        if not requested or match.relaxed:
+            return None
+        full = c.full_match
+        if int(full.sum()) != ctx.lexical_total:
+            return None
+        return c.ords[full | _contained(c.ords, match.extras)]  # drawn with the filters: all pass
+    if match.pool_capped:
+        return None
+    matched = (c.bm25 > 0) if match.relaxed else c.full_match
+    ords = c.ords[matched | _contained(c.ords, match.extras)]
+    return ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
+
+
+def _contained(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of the sorted `ords` are among the sorted `keys`."""
+    if not len(keys) or not len(ords):
+        return np.zeros(len(ords), dtype=bool)
+    at = np.minimum(np.searchsorted(keys, ords), len(keys) - 1)
+    return keys[at] == ords
 
 
 # ---- ordering and paging over the whole result set ---------------------------------------

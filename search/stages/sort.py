@@ -43,6 +43,7 @@ class SortStage:
         else:
             keys = (ords, -score)
         ctx.order = members[np.lexsort(keys)]
-        # The pool is ordered; the page and the counts come from the whole result set.
-        extend_order(ctx)
+        # The pool is ordered; the counts and the page come from the whole result set (counted
+        # first: counting may read the pool, which extending the page adds products to).
         count(ctx)
+        extend_order(ctx)
