@@ -52,7 +52,7 @@ from indexer.lexical import (
 from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
-from search.stages.filter import fresh, masks_at, membership
+from search.stages.filter import counts_words, fresh, masks_at, membership, words_counted
 from search.stages.lexical import within, words_contained
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
@@ -77,6 +77,7 @@ class MatchSet:
     extras_cosine: np.ndarray  # their cosine to the query (nan: not a semantic neighbour)
     extras_strong: np.ndarray  # which of them match on their own terms (may be lifted)
     extras_coverage: np.ndarray  # their share of the query's words
+    extras_counted: np.ndarray  # whose words the unfiltered pool counted (search.stages.filter)
     shown_relaxed: bool  # what the result reports as `relaxed`
     pool_capped: bool  # the unfiltered pool may lack matches (a lexical search hit its cap)
     counts: dict[tuple, tuple[int, dict[str, dict[str, int]]]] = field(default_factory=dict)
@@ -93,7 +94,7 @@ class MatchSet:
         if self.relaxed or not self.pool_capped or not len(self.extras):
             return self.extras_bm25, self.extras_coverage
         if "words" not in self._measured:
-            self._measured["words"] = _words_of(ctx, self.extras)
+            self._measured["words"] = _words_of(ctx, self)
         return self._measured["words"]
 
 
@@ -239,23 +240,28 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
         extras_cosine=np.where(c.semantic_hit[extra], c.cosine[extra], np.nan),
         extras_strong=scratch.strong[extra].copy(),
         extras_coverage=c.coverage[extra].copy(),
+        extras_counted=_contained(extra, words_counted(c.bm25, c.full_match, c.semantic_hit)) if counts_words(ctx) else np.zeros(len(extra), dtype=bool),
         shown_relaxed=scratch.relaxed,
         pool_capped=truncated,
     )
 
 
-def _words_of(ctx: SearchContext, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The any-word BM25 and the share of the query's words of each of `ords`, whatever their
-    rank (one search restricted to them, then their words counted)."""
-    bm25 = np.zeros(len(ords))
-    searcher = ctx.snapshot.searcher
-    hits = searcher.search(within(ctx.lexical_queries[0], ords_query(ctx.snapshot.schema, ords)), len(ords), count=False).hits
-    position = {o: i for i, o in enumerate(ords.tolist())}
-    for (score, _), o in zip(hits, _ords_of(searcher, hits).tolist(), strict=True):
-        bm25[position[o]] = score
-    coverage = np.zeros(len(ords))
-    partial = np.flatnonzero(bm25 > 0)
-    coverage[partial] = words_contained(ctx, ords[partial]) if len(ctx.lexical_groups) > 1 else 1.0
+def _words_of(ctx: SearchContext, match: MatchSet) -> tuple[np.ndarray, np.ndarray]:
+    """The extras' any-word BM25 and share of the query's words, whatever their rank: a search
+    restricted to those the unfiltered pool did not score, then their words counted with those
+    of the partial matches it did not count."""
+    bm25, coverage = match.extras_bm25.copy(), match.extras_coverage.copy()
+    unscored = np.flatnonzero(bm25 == 0)
+    if len(unscored):
+        ords = match.extras[unscored]
+        searcher = ctx.snapshot.searcher
+        hits = searcher.search(within(ctx.lexical_queries[0], ords_query(ctx.snapshot.schema, ords)), len(ords), count=False).hits
+        found = _ords_of(searcher, hits)
+        bm25[unscored[np.searchsorted(ords, found)]] = [score for score, _ in hits]
+    if counts_words(ctx):
+        recount = np.flatnonzero((bm25 > 0) & ~match.extras_counted)
+        if len(recount):
+            coverage[recount] = words_contained(ctx, match.extras[recount])
     return bm25, coverage
 
 

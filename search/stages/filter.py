@@ -79,12 +79,8 @@ def assemble(ctx: SearchContext) -> Candidates:
         cosine = np.full(n, np.nan)
     proximity = _per_candidate(ords, ctx.lexical_pairs)
     coverage = full.astype(float)
-    if ctx.settings.ranking.words_weight > 0 and len(ctx.lexical_groups) > 1:
-        partial = np.flatnonzero((bm25 > 0) & ~full)
-        # Words are counted for the partial matches that can reach the top: the semantic
-        # retriever's ones and the best by BM25 (the rest count as containing none).
-        by_bm25 = partial[np.argsort(-bm25[partial], kind="stable")[:WORDS_COUNTED]]
-        counted = np.union1d(by_bm25, partial[semantic_hit[partial]])
+    if counts_words(ctx):
+        counted = words_counted(bm25, full, semantic_hit)
         match = ctx.match  # set in a filtered pool (search.stages.exact)
         if match is not None and not match.relaxed:
             # The result set's extras had their words counted once for the query text.
@@ -95,6 +91,19 @@ def assemble(ctx: SearchContext) -> Candidates:
         if len(counted):
             coverage[counted] = words_contained(ctx, ords[counted])
     return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
+
+
+def counts_words(ctx: SearchContext) -> bool:
+    """Whether the words stage needs each partial match's share of the query's words."""
+    return ctx.settings.ranking.words_weight > 0 and len(ctx.lexical_groups) > 1
+
+
+def words_counted(bm25: np.ndarray, full: np.ndarray, semantic_hit: np.ndarray) -> np.ndarray:
+    """The candidates whose words are counted: the partial matches that can reach the top, the
+    semantic retriever's ones and the best by BM25 (the rest count as containing none)."""
+    partial = np.flatnonzero((bm25 > 0) & ~full)
+    by_bm25 = partial[np.argsort(-bm25[partial], kind="stable")[:WORDS_COUNTED]]
+    return np.union1d(by_bm25, partial[semantic_hit[partial]])
 
 
 def _per_candidate(ords: np.ndarray, values) -> np.ndarray:
