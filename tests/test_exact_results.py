@@ -183,7 +183,9 @@ def test_facets_count_every_matching_product_not_a_pool(big: SearchEngine, catal
 
 
 def test_sorting_by_price_returns_the_cheapest_of_all_matches(big: SearchEngine, catalog, stems) -> None:
-    for q, filters in (("dress", Filters()), ("black", Filters(size=["M"])), ("cotton", Filters(price_min=30))):
+    # The last two match fewer products than a pool holds: the pool's own order is the answer.
+    cases = (("dress", Filters()), ("black", Filters(size=["M"])), ("cotton", Filters(price_min=30)), ("merino", Filters()), ("skirt", Filters(size=["M"])))
+    for q, filters in cases:
         expected = sorted(effective_price(p) for p in _expected(catalog, stems, q, filters) if effective_price(p) is not None)
         cheapest = _search(big, q=q, filters=filters, mode=Mode.bm25, sort=Sort.price_asc, limit=30)
         assert [h.price for h in cheapest.hits] == expected[:30], q
@@ -222,6 +224,15 @@ def test_paging_reaches_the_last_product_and_ends_at_total(big: SearchEngine, so
     assert len(seen) == total and len(set(seen)) == total
     last = _search(big, q="cotton", filters=filters, sort=sort, limit=7, offset=total - 3)
     assert len(last.hits) == 3
+
+
+@pytest.mark.parametrize("sort", [Sort.relevance, Sort.price_asc])
+def test_paging_a_result_set_the_pool_holds_ends_at_total(big: SearchEngine, sort: Sort) -> None:
+    first = _search(big, q="merino", sort=sort, limit=100)
+    assert 0 < first.total < big.settings.ranking.lexical_candidates
+    seen = [h.id for offset in range(0, first.total + 100, 100) for h in _search(big, q="merino", sort=sort, limit=100, offset=offset).hits]
+    assert len(seen) == len(set(seen)) == first.total
+    assert len(_search(big, q="merino", sort=sort, limit=7, offset=first.total - 3).hits) == 3
 
 
 def test_paging_in_price_order_visits_prices_in_order(big: SearchEngine) -> None:

@@ -447,18 +447,21 @@ def _known_matches(ctx: SearchContext, match: MatchSet, filters: Filters, reques
       every-word search counted no more than it returned (and the qualifying extras, always).
     Counts run before the page is extended past the pool (search.stages.sort)."""
     c = ctx.candidates
-    if ctx.pool_filtered:
-        if not requested or match.relaxed:
-            return None
-        full = c.full_match
-        if int(full.sum()) != ctx.lexical_total:
-            return None
-        return c.ords[full | _contained(c.ords, match.extras)]  # drawn with the filters: all pass
-    if match.pool_capped:
+    if (ctx.pool_filtered and not requested) or not pool_holds_every_match(ctx, match):
         return None
+    if ctx.pool_filtered:
+        return c.ords[c.full_match | _contained(c.ords, match.extras)]  # drawn with the filters: all pass
     matched = (c.bm25 > 0) if match.relaxed else c.full_match
     ords = c.ords[matched | _contained(c.ords, match.extras)]
     return ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
+
+
+def pool_holds_every_match(ctx: SearchContext, match: MatchSet) -> bool:
+    """Whether the pool holds every product of the result set that passes the filters in force
+    (see _known_matches): then ordering its members is exact already."""
+    if ctx.pool_filtered:
+        return not match.relaxed and int(ctx.candidates.full_match.sum()) == ctx.lexical_total
+    return not match.pool_capped
 
 
 def _contained(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -476,8 +479,8 @@ def extend_order(ctx: SearchContext) -> None:
     """Make `ctx.order` exact for the requested page: price/newness over every matching
     product (relevance breaking ties), relevance paging past the pool into the BM25 order."""
     match: MatchSet | None = ctx.match
-    if match is None:
-        return
+    if match is None or pool_holds_every_match(ctx, match):
+        return  # the sort stage ordered every matching product already
     request = ctx.request
     window = min(request.offset + request.limit, MAX_WINDOW)
     c = ctx.candidates
