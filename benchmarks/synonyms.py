@@ -38,6 +38,7 @@ from search.query import stem
 from search.service import SearchService
 from search.settings import Settings
 from synonyms.generators import suggest
+from synonyms.synonym_store import Status
 
 # shopper word -> catalog words that mean the same (any of them is a right answer)
 GAPS: dict[str, list[str]] = {
@@ -90,14 +91,14 @@ def _gap_run(products: int, seed: int) -> dict[str, Any]:
         said = {stem(w) for w in words(" ".join(suggested))}
         return any({stem(w) for w in words(t)} <= said for t in targets)
 
+    review_order = [s.id for s in store.list(Status.pending)]  # the review page's order
     for word, targets in gaps.items():
-        # In the order the review page lists them: most zero-result searches rescued first.
-        mine = sorted((s for s in created if word in s.terms),
-                      key=lambda s: (-s.impact.get("rescued_searches", 0), -s.confidence))
+        mine = sorted((s for s in created if word in s.terms), key=lambda s: review_order.index(s.id))
         top = mine[0] if mine else None
         right = top is not None and is_right(top.targets, targets)
         per_gap[word] = {"targets": targets, "top": top.solr() if top else None, "source": top.source if top else None,
                          "confidence": top.confidence if top else None, "right": right,
+                         "order": [[s.solr(), s.impact.get("score"), s.confidence] for s in mine],
                          "any_right": any(is_right(s.targets, targets) for s in mine)}
         for s in mine:
             if is_right(s.targets, targets):

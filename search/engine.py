@@ -130,7 +130,7 @@ class SearchEngine:
 
     def use_synonyms(self, index: SynonymIndex) -> None:
         """Answer from now on with these approved synonyms (one reference assignment; the
-        caches key on the index's identity, so no stale plan survives)."""
+        caches key on the index's unique key, so no stale plan survives)."""
         self._synonyms = index
 
     def synonym_index_with(self, extra_pairs: list[tuple[str, str]]) -> SynonymIndex:
@@ -176,7 +176,7 @@ class SearchEngine:
     ) -> QueryPlan:
         # The plan depends on the text, the snapshot's vocabulary and terms (generation), the
         # approved synonyms (version) and settings fixed for the engine's life; stages only read it.
-        key = (request.q, request.prefix, request.understand, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
+        key = (request.q, request.prefix, request.understand, correct_short_words, snapshot.generation, id(snapshot), synonyms.key)
         plan: QueryPlan | None = self._plans.get(key)
         if plan is None:
             plan = plan_query(
@@ -221,7 +221,7 @@ class SearchEngine:
         if stop_before in {s.name for s in self.stages if s.kind == StageKind.retriever}:
             self._retrieve(ctx, plan, stop_before)
             return ctx
-        key = (plan.text, plan.prefix, request.mode, correct_short_words, snapshot.generation, id(snapshot), id(synonyms))
+        key = (plan.text, plan.prefix, request.mode, correct_short_words, snapshot.generation, id(snapshot), synonyms.key)
         cached: Retrieved | None = None if stop_before else self._retrieved.get(key)
         if cached is None:
             cached = self._retrieve(ctx, plan)

@@ -7,6 +7,7 @@ input can raise a syntax error.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -86,6 +87,9 @@ class QueryPlan:
         return " ".join(t.correction or t.word for t in self.terms)
 
 
+_INDEX_KEYS = itertools.count()
+
+
 class SynonymIndex:
     """Approved synonyms as lookups: typed phrase (1-3 words) -> what it should also find."""
 
@@ -93,6 +97,10 @@ class SynonymIndex:
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = (), version: int = 0) -> None:
         self.version = version
+        # What the engine's plan and retrieval caches key on: unique for the process's life.
+        # Not id(): a what-if index (one per candidate measured) is freed after its searches,
+        # and the next one can get its address and be answered from the previous one's cache.
+        self.key = next(_INDEX_KEYS)
         self.targets: dict[tuple[str, ...], list[str]] = {}
         for typed, target in pairs:
             key = tuple(words(typed))

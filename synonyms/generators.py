@@ -28,9 +28,9 @@ from search.analytics.reports import attribute
 from search.analytics.search_log import LoggedSearch, SearchLog
 from search.engine import SearchEngine
 from search.errors import InvalidInput
-from search.models import SearchRequest
 from search.query import STOPWORDS
 from search.settings import Settings, SynonymSettings
+from synonyms.impact import ChosenAfter, Judge, product_type
 from synonyms.llm import catalog_words_for
 from synonyms.synonym_store import Kind, Status, Synonym, SynonymStore
 
@@ -390,21 +390,24 @@ def merge(candidates: list[Synonym]) -> list[Synonym]:
     return list(merged.values())
 
 
-def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQuery]) -> dict[str, Any]:
-    """How many logged zero-result searches the candidate would have rescued (re-run now)."""
-    index = engine.synonym_index_with(candidate.pairs())
-    typed = {t for t in candidate.terms}
-    rescued_queries = []
-    rescued = affected = 0
-    for item in failed.values():
-        if not item.zero_result_searches or not any(t in item.query for t in typed):
-            continue
-        affected += item.zero_result_searches
-        result = engine.search(SearchRequest(q=item.query, limit=0), synonyms=index)
-        if result.total > 0 and not result.relaxed:
-            rescued += item.zero_result_searches
-            rescued_queries.append({"query": item.query, "searches": item.zero_result_searches, "now_results": result.total})
-    return {"zero_result_searches": affected, "rescued_searches": rescued, "rescued_queries": rescued_queries}
+def impact(engine: SearchEngine, candidate: Synonym, failed: dict[str, FailedQuery],
+           history: SearchHistory | None = None) -> dict[str, Any]:
+    """How many logged zero-result searches the candidate would have rescued (re-run now), and
+    what the rescued searches find (synonyms.impact)."""
+    return _judge(engine, failed, history).measure(candidate)
+
+
+def _judge(engine: SearchEngine, failed: dict[str, FailedQuery], history: SearchHistory | None) -> Judge:
+    chosen = (ChosenAfter.from_log(history.searches, history.outcomes, lambda pid: product_type(engine, pid))
+              if history is not None else ChosenAfter())
+    return Judge(engine, {q: f.zero_result_searches for q, f in failed.items()}, chosen)
+
+
+def calibrated(prior: float, measured: dict[str, Any]) -> float:
+    """The generator's confidence tempered by what the candidate was measured to do: the
+    geometric mean of the two, so a plausible word whose rescued products shoppers would not
+    want (or a weak generator's guess whose rescues fit well) ends in between."""
+    return round(float(np.sqrt(max(prior, 0.0) * max(measured.get("quality", 0.0), 0.0))), 4)
 
 
 @dataclass(frozen=True)
@@ -454,12 +457,15 @@ def suggest(inputs: SynonymInputs, since: float | None = None, generators: tuple
             candidates += generate(run)
     store = inputs.store
     created = []
+    judge = _judge(inputs.engine, failed, history)
     for candidate in merge(candidates):
         if store.known(candidate):
             continue
-        candidate.impact = impact(inputs.engine, candidate, failed)
+        candidate.impact = judge.measure(candidate)
         if not candidate.impact["rescued_searches"]:
             continue  # rescues nothing: not worth a merchandiser's review
+        candidate.impact["generator_confidence"] = candidate.confidence
+        candidate.confidence = calibrated(candidate.confidence, candidate.impact)
         stored = store.suggest(candidate)
         if stored is not None:
             created.append(stored)

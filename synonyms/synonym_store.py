@@ -177,10 +177,15 @@ class SynonymStore:
         if status is not None:
             sql += " WHERE status = ?"
             args = (status.value,)
-        # Most rescued searches first: the one expression the dialects spell apart.
-        rescued = ("(impact::json->>'rescued_searches')::float" if self._sql.dialect == "postgres"
-                   else "json_extract(impact, '$.rescued_searches')")
-        rows = self._sql.query(sql + f" ORDER BY COALESCE({rescued}, 0) DESC, confidence DESC, id", args)
+        # Most measured impact first: rescued searches weighted by how well what they find fits
+        # (synonyms.impact; entries measured before that have only the count). The one
+        # expression the dialects spell apart.
+        def field(name: str) -> str:
+            return (f"(impact::json->>'{name}')::float" if self._sql.dialect == "postgres"
+                    else f"json_extract(impact, '$.{name}')")
+
+        order = f"COALESCE({field('score')}, {field('rescued_searches')}, 0) DESC, confidence DESC, id"
+        rows = self._sql.query(sql + f" ORDER BY {order}", args)
         return [self._row(r) for r in rows]
 
     def approved(self) -> builtins.list[Synonym]:

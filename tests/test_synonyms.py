@@ -98,6 +98,14 @@ def test_entries_with_more_rescued_searches_are_listed_first(store: SynonymStore
     assert [s.id for s in store.list(Status.pending)] == [high.id, low.id]
 
 
+def test_entries_rescuing_as_many_searches_are_listed_by_measured_impact(store: SynonymStore) -> None:
+    boots, sneakers, older = _pending(store, "kicks", "boots"), _pending(store, "kicks", "sneakers"), _pending(store, "couch", "sofa")
+    store.set_impact(boots.id, {"rescued_searches": 5, "score": 1.5})
+    store.set_impact(sneakers.id, {"rescued_searches": 5, "score": 4.3})
+    store.set_impact(older.id, {"rescued_searches": 3})  # measured before there were scores: its count stands in
+    assert [s.id for s in store.list(Status.pending)] == [sneakers.id, older.id, boots.id]
+
+
 def test_forgetting_queries_scrubs_evidence_and_the_audit_trail(store: SynonymStore) -> None:
     from synonyms.synonym_store import Synonym
 
