@@ -155,14 +155,16 @@ class SearchEngine:
         with snapshot._lock:
             ctx = self._run(request, snapshot, False, affinities, synonyms, merchandising=merchandising)
             corrected = ctx.plan.corrected_text
-            if not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip():
-                # Zero results: correct short words too ("did you mean"), then search again, when
-                # that corrects anything (only a corrected page may replace this one; words spelt
-                # right that a filter leaves without results are not searched twice).
-                if self._plan(request, snapshot, True, synonyms).corrected_text:
-                    retry = self._run(request, snapshot, True, affinities, synonyms, merchandising=merchandising)
-                    if retry.plan.corrected_text and retry.candidates.member.any():
-                        ctx, corrected = retry, retry.plan.corrected_text
+            # Zero results: correct short words too ("did you mean"), then search again, when
+            # that corrects anything (only a corrected page may replace this one; words spelt
+            # right that a filter leaves without results are not searched twice).
+            if (
+                not ctx.candidates.member.any() and ctx.plan.terms and request.q.strip()
+                and self._plan(request, snapshot, True, synonyms).corrected_text
+            ):
+                retry = self._run(request, snapshot, True, affinities, synonyms, merchandising=merchandising)
+                if retry.plan.corrected_text and retry.candidates.member.any():
+                    ctx, corrected = retry, retry.plan.corrected_text
             if ctx.total is None:
                 exact.count(ctx)  # a page without members is counted once it is the one kept (see sort)
             result = shape(ctx, corrected, [s.name for s in self.stages])

@@ -52,7 +52,7 @@ from indexer.lexical import (
 from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
-from search.stages.filter import counts_words, fresh, masks_at, membership, words_counted
+from search.stages.filter import contains, counts_words, fresh, masks_at, membership, words_counted
 from search.stages.lexical import within, words_contained
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
@@ -240,7 +240,7 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
         extras_cosine=np.where(c.semantic_hit[extra], c.cosine[extra], np.nan),
         extras_strong=scratch.strong[extra].copy(),
         extras_coverage=c.coverage[extra].copy(),
-        extras_counted=_contained(extra, words_counted(c.bm25, c.full_match, c.semantic_hit)) if counts_words(ctx) else np.zeros(len(extra), dtype=bool),
+        extras_counted=contains(extra, words_counted(c.bm25, c.full_match, c.semantic_hit)) if counts_words(ctx) else np.zeros(len(extra), dtype=bool),
         shown_relaxed=scratch.relaxed,
         pool_capped=truncated,
     )
@@ -252,7 +252,7 @@ def _words_of(ctx: SearchContext, match: MatchSet) -> tuple[np.ndarray, np.ndarr
     of the partial matches it did not count."""
     bm25, coverage = match.extras_bm25.copy(), match.extras_coverage.copy()
     unscored = np.flatnonzero(bm25 == 0)
-    if len(unscored):
+    if len(unscored) and ctx.lexical_queries is not None:
         ords = match.extras[unscored]
         searcher = ctx.snapshot.searcher
         hits = searcher.search(within(ctx.lexical_queries[0], ords_query(ctx.snapshot.schema, ords)), len(ords), count=False).hits
@@ -450,9 +450,9 @@ def _known_matches(ctx: SearchContext, match: MatchSet, filters: Filters, reques
     if (ctx.pool_filtered and not requested) or not pool_holds_every_match(ctx, match):
         return None
     if ctx.pool_filtered:
-        return c.ords[c.full_match | _contained(c.ords, match.extras)]  # drawn with the filters: all pass
+        return c.ords[c.full_match | contains(c.ords, match.extras)]  # drawn with the filters: all pass
     matched = (c.bm25 > 0) if match.relaxed else c.full_match
-    ords = c.ords[matched | _contained(c.ords, match.extras)]
+    ords = c.ords[matched | contains(c.ords, match.extras)]
     return ords[_all_but(filter_masks_at(ctx, ords, filters), None, len(ords))]
 
 
@@ -462,14 +462,6 @@ def pool_holds_every_match(ctx: SearchContext, match: MatchSet) -> bool:
     if ctx.pool_filtered:
         return not match.relaxed and int(ctx.candidates.full_match.sum()) == ctx.lexical_total
     return not match.pool_capped
-
-
-def _contained(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Which of the sorted `ords` are among the sorted `keys`."""
-    if not len(keys) or not len(ords):
-        return np.zeros(len(ords), dtype=bool)
-    at = np.minimum(np.searchsorted(keys, ords), len(keys) - 1)
-    return keys[at] == ords
 
 
 # ---- ordering and paging over the whole result set ---------------------------------------

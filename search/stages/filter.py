@@ -38,7 +38,8 @@ def _positions(ords: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return at, ords[at] == keys
 
 
-def _contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of the sorted `ords` are among `keys`."""
     out = np.zeros(len(ords), dtype=bool)
     if len(ords) and len(keys):
         at, found = _positions(ords, keys)
@@ -71,8 +72,8 @@ def assemble(ctx: SearchContext) -> Candidates:
     ords = ords[snapshot.live[ords]] if len(ords) else ords
     n = len(ords)
     bm25 = _per_candidate(ords, lexical)
-    full = _contains(ords, _keys(ctx.lexical_full))
-    semantic_hit = _contains(ords, semantic_ords)
+    full = contains(ords, _keys(ctx.lexical_full))
+    semantic_hit = contains(ords, semantic_ords)
     if ctx.query_vector is not None and n:
         cosine = snapshot.cosines(ords, ctx.query_vector)
     else:
@@ -84,7 +85,7 @@ def assemble(ctx: SearchContext) -> Candidates:
         match = ctx.match  # set in a filtered pool (search.stages.exact)
         if match is not None and not match.relaxed:
             # The result set's extras had their words counted once for the query text.
-            extra = _contains(ords, match.extras)
+            extra = contains(ords, match.extras)
             coverage[extra] = match.extras_words(ctx)[1][np.searchsorted(match.extras, ords[extra])]
             # A filtered pool of members: the other partial matches are never shown.
             counted = counted[:0] if ctx.members_only else counted[~extra[counted]]
