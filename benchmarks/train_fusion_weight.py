@@ -84,7 +84,7 @@ def collect(dataset: Path) -> dict[str, Any]:
             cosn = minmax(c.cosine, c.member & ~np.isnan(c.cosine))
             bonus = c.contributions["lexical"] - (1 - w0) * bm25n
             rest = c.score() - c.contributions["lexical"] - c.contributions["semantic"]
-            ids = [products[int(o)].id for o in c.ords[m]]
+            ids = [p.id if (p := products[int(o)]) is not None else "" for o in c.ords[m]]
             gains = np.array([judged.get(i, 0.0) for i in ids])
             row["signals"] = query_signals(ctx)
             row["curve"] = np.array([_ndcg(rest[m] + bonus[m] + (1 - w) * bm25n[m] + w * cosn[m], ids, judged) for w in GRID])

@@ -15,6 +15,11 @@ signal's push), it cannot memorise one dataset's queries, and it falls back to t
 constant w when the model file is missing. It is fitted by `benchmarks/train_fusion_weight.py`
 to maximise nDCG@10 of the whole pipeline's order on the shared datasets, cross-validated by
 query and checked on each dataset left out (benchmarks/README.md).
+
+Off by default (`ranking.adaptive_fusion`): measured so, it does not beat the constant weight
+out of sample — which side to trust turned out to depend more on the catalog than on the
+query, and the same signal (e.g. the retrievers disagreeing) points opposite ways on
+CrowdFlower and on the generated attribute queries.
 """
 
 from __future__ import annotations
