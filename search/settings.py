@@ -30,6 +30,14 @@ class RankingSettings(BaseModel):
     # Fusion of lexical and semantic relevance, chosen by measurement (benchmarks/README.md).
     fusion: Literal["convex", "rrf"] = "convex"
     semantic_weight: float = Field(default=0.5, ge=0, le=1)
+    # Convex fusion's weight decided per query (search/stages/fusion_weight.py): a small fitted
+    # model reads how the words matched and how the retrievers agree, and sets w for this
+    # query; semantic_weight is used when off, with rrf, or without a model file.
+    # `fusion_weight_model` None = the model shipped in the package. Off by default: fitted on
+    # the shared datasets it does not beat the constant weight out of sample, and fitted on one
+    # dataset it loses on another (benchmarks/README.md, "Per-query fusion weight").
+    adaptive_fusion: bool = False
+    fusion_weight_model: Path | None = None
     rrf_k: int = Field(default=60, ge=1)
     # When at least `relax_below` products contain every query word, each of them gains this
     # much over products that only resemble the query in meaning (0 = pure fusion).

@@ -5,7 +5,9 @@ Two methods, chosen by measurement (see benchmarks/README.md):
     (1 - w) * bm25_norm + w * cosine_norm  ("relative score fusion");
   - rrf: reciprocal rank fusion, (1 - w) / (k + rank_bm25) + w / (k + rank_cosine)
     (Cormack, Clarke & Buettcher, SIGIR 2009), scaled so the best possible score is 1.
-w is ranking.semantic_weight. In bm25 or vector mode only that side contributes.
+w is ranking.semantic_weight, or with ranking.adaptive_fusion (convex, hybrid mode) the weight
+search/stages/fusion_weight.py decides for this query from how the words matched and how far
+the retrievers agree. In bm25 or vector mode only that side contributes.
 
 In hybrid mode, when enough products contain every query word (ranking.relax_below), those
 gain ranking.full_match_bonus in their lexical part: products that only resemble the query
@@ -20,6 +22,7 @@ import numpy as np
 
 from search.models import Mode
 from search.pipeline import SearchContext, StageKind
+from search.stages.fusion_weight import SIGNALS, load_model, query_signals
 
 
 def minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -57,6 +60,8 @@ class FuseStage:
         ranking = ctx.settings.ranking
         mode = ctx.request.mode
         w = {Mode.bm25: 0.0, Mode.vector: 1.0}.get(mode, ranking.semantic_weight)
+        if mode == Mode.hybrid and ranking.fusion == "convex" and ranking.adaptive_fusion and ctx.plan.terms:
+            w = self.query_weight(ctx, w)
         has_lexical = c.bm25 > 0
         if ranking.fusion == "rrf":
             k = ranking.rrf_k
@@ -72,4 +77,21 @@ class FuseStage:
         if bonus > 0 and mode == Mode.hybrid and (c.full_match & c.member).sum() >= ranking.relax_below:
             lexical = lexical + bonus * c.full_match
         c.add("lexical", lexical, bm25=c.bm25, full_match=c.full_match)
-        c.add("semantic", semantic, cosine=c.cosine)
+        c.add("semantic", semantic, cosine=c.cosine, weight=np.full(len(c), w))
+
+    @staticmethod
+    def query_weight(ctx: SearchContext, fallback: float) -> float:
+        """This query's w from the fitted model; `fallback` without one. The debug view shows
+        the signals and how far each pushed w towards meaning (+) or words (-)."""
+        model = load_model(ctx.settings.ranking.fusion_weight_model)
+        if model is None:
+            return fallback
+        signals = query_signals(ctx)
+        w = model.weight(signals)
+        pushes = model.pushes(signals)
+        ctx.notes["fusion"] = {
+            "semantic_weight": round(w, 3),
+            "signals": {n: round(float(v), 3) for n, v in zip(SIGNALS, signals, strict=True)},
+            "pushes": {n: round(float(v), 3) for n, v in zip(SIGNALS, pushes, strict=True)},
+        }
+        return w

@@ -3,8 +3,9 @@
 Properties it guarantees:
 1. It records `lexical` and `semantic`, one value per candidate, never changing membership.
 2. Convex fusion is bounded: members' semantic part lies in [0, w], lexical part in
-   [0, 1 - w] plus `full_match_bonus` for full matches (w = `semantic_weight`); the best
-   member on each side reaches the bound.
+   [0, 1 - w] plus `full_match_bonus` for full matches (w = the query's weight, recorded per
+   candidate; `semantic_weight` without adaptive fusion); the best member on each side
+   reaches the bound.
 3. Each part preserves its signal's order among members (more BM25 / more cosine, not less).
 4. With enough full matches (hybrid), every full match gains exactly the bonus; with too few,
    nobody does.
@@ -26,6 +27,13 @@ def _parts(ctx):
     return c.contributions["lexical"], c.contributions["semantic"]
 
 
+def _weight(ctx) -> float:
+    """The semantic weight the stage used for this query (one value for every candidate)."""
+    weights = ctx.candidates.details["semantic"]["weight"]
+    assert np.all(weights == weights[0])
+    return float(weights[0])
+
+
 @pytest.mark.parametrize("q", ["denim jacket", "black dress", "dress"])
 def test_records_lexical_and_semantic_per_candidate(engine, q) -> None:
     ctx, before = run_alone(engine, "fuse", request(q))
@@ -38,7 +46,7 @@ def test_records_lexical_and_semantic_per_candidate(engine, q) -> None:
 def test_convex_parts_are_bounded_and_reach_their_bounds(engine, q) -> None:
     ctx, _ = run_alone(engine, "fuse", request(q))
     c, r = ctx.candidates, engine.settings.ranking
-    w, bonus = r.semantic_weight, r.full_match_bonus
+    w, bonus = _weight(ctx), r.full_match_bonus
     lexical, semantic = _parts(ctx)
     m = c.member
     base = lexical - np.where((c.full_match & m).sum() >= r.relax_below, bonus * c.full_match, 0.0)
@@ -67,11 +75,11 @@ def test_full_matches_gain_the_bonus_only_when_there_are_enough(engine) -> None:
     assert (c.full_match & c.member).sum() >= r.relax_below
     lexical, _ = _parts(many)
     assert (lexical[c.full_match & c.member] >= r.full_match_bonus).all()
-    assert (lexical[~c.full_match] <= 1 - r.semantic_weight + 1e-9).all()
+    assert (lexical[~c.full_match] <= 1 - _weight(many) + 1e-9).all()
     few, _ = run_alone(engine, "fuse", request("coffee mug"))
     f = few.candidates
     assert 0 < (f.full_match & f.member).sum() < r.relax_below
-    assert (_parts(few)[0] <= 1 - r.semantic_weight + 1e-9).all()
+    assert (_parts(few)[0] <= 1 - _weight(few) + 1e-9).all()
 
 
 def test_single_mode_fuses_only_its_own_side(engine) -> None:
