@@ -8,27 +8,22 @@ Properties it guarantees:
    lies within the model's bounds; it is what each candidate's `semantic.weight` explains.
 3. Off (the default), with rrf, or without a readable model file, the weight is the configured
    `semantic_weight`; bm25 and vector modes ignore the model.
-4. Known open case (xfail, strict: it fails loudly once fixed): on the 5,000-product demo shop,
-   "something warm for winter walks" should open with warm winter clothing or boots, not trail
-   running shoes. Neither a constant nor a per-query weight fixes it: the `words` stage credits
-   "winter" (season attribute) and "walks" (description) whatever w is, and only pure vector
-   order puts hiking boots first (benchmarks/README.md). Slow: builds the demo shop's index.
+
+Known open case, not tested here (building the 5,000-product demo shop costs minutes of CI):
+"something warm for winter walks" opens with trail running shoes there, whatever the weight;
+the `words` stage credits "winter" (season attribute) and "walks" (description), and only pure
+vector order puts hiking boots first (benchmarks/README.md, "Per-query fusion weight").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from indexer.build import build_index
-from indexer.sample import generate_catalog
-from search.engine import SearchEngine
 from search.models import Mode
-from search.settings import Settings
 from search.stages.fusion_weight import SIGNALS, load_model, query_signals
 from tests.stages import engine_with, request, run_alone
 
@@ -103,22 +98,3 @@ def test_single_modes_ignore_the_model(adaptive) -> None:
 
 WARM_WINTER = ("boot", "coat", "jacket", "parka", "puffer", "fleece", "jumper", "sweater", "hoodie", "thermal", "gloves",
                "scarf", "beanie", "hat", "cardigan", "sweatshirt", "knit")
-
-
-@pytest.fixture(scope="module")
-def demo_shop(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[SearchEngine]:
-    path = tmp_path_factory.mktemp("demo-shop")
-    build_index(generate_catalog(5000, 7), path, embedder=embedder, progress=False)  # as `vitrine demo`
-    engine = SearchEngine(path, Settings(index_dir=path), embedder=embedder)
-    yield engine
-    engine.close()
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open: weak word matches (attribute, description) outrank meaning; see module docstring")
-def test_something_warm_for_winter_walks_opens_with_warm_winter_clothing_or_boots_on_the_demo_shop(demo_shop) -> None:
-    result = demo_shop.search(request("something warm for winter walks", limit=3))
-    titles = [h.title.lower() for h in result.hits]
-    assert titles, "no results"
-    assert "running" not in titles[0], titles
-    assert any(word in titles[0] for word in WARM_WINTER), titles
