@@ -145,7 +145,8 @@ class Embedder:
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
         self._model = None
-        self._query_encoder: OnnxQueryEncoder | bool | None = None  # False: not possible
+        self._query_encoder: OnnxQueryEncoder | None = None
+        self._query_encoder_tried = False
         self._lock = threading.RLock()
 
     @property
@@ -239,12 +240,13 @@ class Embedder:
     @property
     def query_encoder(self) -> OnnxQueryEncoder | None:
         """The direct ONNX Runtime path for one query (None: torch, or a model it cannot run)."""
-        if self._query_encoder is None and self.config.backend != "torch":
+        if not self._query_encoder_tried and self.config.backend != "torch":
             with self._lock:
-                if self._query_encoder is None:
+                if not self._query_encoder_tried:
                     _ = self.model  # exports the model on first use
-                    self._query_encoder = OnnxQueryEncoder.open(_export_dir(self.config), self.config) or False
-        return self._query_encoder or None
+                    self._query_encoder = OnnxQueryEncoder.open(_export_dir(self.config), self.config)
+                    self._query_encoder_tried = True
+        return self._query_encoder
 
 
 class OnnxQueryEncoder:
