@@ -92,10 +92,30 @@ class SearchEngine:
         self.search(SearchRequest(q="warm up"))
         self._clear_caches()
 
-    def _clear_caches(self) -> None:
-        self._vectors.clear()
+    def _clear_caches(self, vectors: bool = True) -> None:
+        if vectors:
+            self._vectors.clear()
         self._retrieved.clear()
         self._plans.clear()
+
+    def encode_queries(self, texts: list[str], limit_seconds: float | None = None) -> int:
+        """Put these query texts' vectors in the query-vector cache (the head of the query
+        distribution, read from the search log at start-up), so their first search after a
+        restart does not wait for the encoder. Returns how many were encoded; stops after
+        `limit_seconds`. A text is planned as a search plans it (the vector is of the plan's
+        semantic text, with typo corrections and synonyms), so the cache key is the same."""
+        started = time.perf_counter()
+        snapshot = self._snapshot
+        encoded = 0
+        for text in texts:
+            if limit_seconds is not None and time.perf_counter() - started > limit_seconds:
+                break
+            with snapshot._lock:
+                plan = self._plan(SearchRequest(q=text), snapshot, False, self._synonyms)
+            if plan.semantic_text and self._vectors.get(plan.semantic_text) is None:
+                self._query_vector(plan)
+                encoded += 1
+        return encoded
 
     def refresh(self) -> bool:
         """Pick up a newly published version, then apply logged changes. True if anything changed."""
@@ -107,11 +127,13 @@ class SearchEngine:
         if current != self._snapshot.version_dir:
             new = self._open_snapshot(current)
             old = self._snapshot
-            if (new.manifest.model, new.manifest.backend) != (old.manifest.model, old.manifest.backend):
+            same_model = (new.manifest.model, new.manifest.backend) == (old.manifest.model, old.manifest.backend)
+            if not same_model:
                 self._embedder = Embedder(self._index_config(new))
             # One reference assignment: requests in flight finish on the old snapshot.
             self._snapshot = new
-            self._clear_caches()
+            # Query vectors depend on the model alone: kept over a new version of the catalog.
+            self._clear_caches(vectors=not same_model)
             _freeze_gc()
             log.info("index version swapped", old=old.version_dir.name, new=current.name)
             changed = True
@@ -281,6 +303,8 @@ class SearchEngine:
                 retrievers = []
         else:
             vector = self._start_query_vector(plan) if ctx.request.mode != Mode.bm25 else None
+            if vector is not None:
+                ctx.notes["query_vector"] = "encoding" if isinstance(vector, Future) else "cached"
         first = True
         for stage in self.stages:
             if stage.name == stop_before:  # context_before(): this retriever's input, vector ready

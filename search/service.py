@@ -319,7 +319,16 @@ class SearchService:
     # ---- lifecycle --------------------------------------------------------------------------------
 
     def warm_up(self) -> None:
+        """Load the model, then encode the head queries' vectors (settings.warm_queries)."""
         self.engine.warm_up()
+        if self.settings.warm_queries and self.settings.analytics.search_log:
+            try:
+                head = self.search_log.top_queries(time.time() - 30 * 86400, self.settings.warm_queries)
+            except Unavailable as error:  # the shared database is down: start cold rather than not at all
+                self._degraded("search log", error)
+                return
+            encoded = self.engine.encode_queries(head, self.settings.warm_query_seconds)
+            log.info("head query vectors encoded", queries=encoded, of=len(head))
 
     def refresh(self) -> bool:
         """A newly published version or logged catalog changes (from any process)."""

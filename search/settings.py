@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     # that keeps replicas in step. None: SQLite files in `state_dir` (one machine).
     database_url: str | None = None
     query_cache_size: int = Field(default=10_000, ge=0)
+    # At start-up the vectors of this many of the last 30 days' most searched queries (from
+    # the search log) are encoded, for at most warm_query_seconds, so the head of the query
+    # distribution never waits for the encoder after a restart. 0: none.
+    warm_queries: int = Field(default=500, ge=0)
+    warm_query_seconds: float = Field(default=15.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

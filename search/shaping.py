@@ -100,7 +100,9 @@ def product_hit(snapshot: Snapshot, product: Product, score: float = 0.0) -> Hit
 
 
 def _hit(product: Product, price: float, score: float) -> Hit:
-    return Hit(
+    # Built without validation: every value comes from a validated Product or the engine's
+    # float arrays, and a page builds 20 of these per request.
+    return Hit.model_construct(
         id=product.id,
         title=product.title,
         brand=product.brand,
@@ -110,6 +112,7 @@ def _hit(product: Product, price: float, score: float) -> Hit:
         in_stock=product.in_stock,
         available_sizes=product.available_sizes,
         score=score,
+        explain=None,
     )
 
 

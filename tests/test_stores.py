@@ -8,6 +8,7 @@
 6. Merchandising: objects versioned, every change audited, keys unique even when two stores
    (two replicas) create at once, one running experiment at a time.
 7. Every store answers `ping`.
+8. The search log names the most searched query texts of a period, most searched first.
 """
 
 from __future__ import annotations
@@ -113,6 +114,16 @@ def test_recorded_searches_are_written_and_read_back_whole(open_store) -> None:
     assert {r.search_id for r in rows} == {f"id{i}" for i in range(20)}
     assert all(r.total == 3 and r.latency_ms == 1.5 for r in rows)
     assert searches.searched_by_others({"query 1", "nobody typed this"}) == {"query 1"}
+
+
+def test_top_queries_are_the_most_searched_texts_of_the_period(open_store) -> None:
+    searches: SearchLog = open_store(SearchLog)
+    for q, times in (("dress", 3), ("red shoes", 2), ("hat", 1), ("", 4)):
+        for i in range(times):
+            searches.record(*_search(q, None, "s", f"{q}-{i}"))
+    searches.flush()
+    assert searches.top_queries(time.time() - 60, 2) == ["dress", "red shoes"]
+    assert searches.top_queries(time.time() + 60, 10) == []
 
 
 def test_session_searches_go_with_the_visitor(open_store) -> None:

@@ -188,14 +188,15 @@ class SearchLog:
             stop = first is None
             if first is not None:
                 batch.append(first)
-                # Gather what arrives within one interval: one transaction per interval.
-                deadline = time.monotonic() + self._flush_interval
+                # Gather what arrives within one interval: one transaction per interval. The
+                # writer sleeps through the interval and then takes what came, rather than
+                # waiting on the queue: a waiting writer is woken by every record, and each
+                # wake-up takes the GIL from the request thread that just recorded (~1 ms a
+                # search on a busy 2-core machine).
+                time.sleep(self._flush_interval)
                 while len(batch) < 5000:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
                     try:
-                        item = self._queue.get(timeout=remaining)
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if item is None:
@@ -313,6 +314,14 @@ class SearchLog:
                 f"SELECT DISTINCT query FROM searches WHERE query IN ({','.join('?' * len(chunk))})", chunk
             )}
         return found
+
+    def top_queries(self, since: float, limit: int) -> list[str]:
+        """The most searched query texts since `since`, most searched first."""
+        rows = self._sql.query(
+            "SELECT query FROM searches WHERE ts >= ? AND query <> '' GROUP BY query ORDER BY COUNT(*) DESC, query LIMIT ?",
+            (since, limit),
+        )
+        return [q for (q,) in rows]
 
     def checkpoint(self) -> None:
         """Make deletions final on disk (erasure): SQLite's WAL is copied back and emptied."""

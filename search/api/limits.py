@@ -174,10 +174,11 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        too_large = problem_response(
-            413, f"the request body is larger than {self.max_bytes} bytes: split the batch "
-            "(or raise VITRINE_LIMITS__MAX_BODY_BYTES)", scope["path"],
-        )
+        def too_large() -> ASGIApp:  # built only when refusing: every search is a POST
+            return problem_response(
+                413, f"the request body is larger than {self.max_bytes} bytes: split the batch "
+                "(or raise VITRINE_LIMITS__MAX_BODY_BYTES)", scope["path"],
+            )
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -185,7 +186,7 @@ class BodyGuard:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await too_large(scope, receive, send)
+                    await too_large()(scope, receive, send)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -197,7 +198,7 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

