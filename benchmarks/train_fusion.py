@@ -30,6 +30,7 @@ import json
 import pickle
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +157,13 @@ def evaluate(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def _collected(dataset: Path, reuse: bool) -> dict[str, Any]:
-    """collect(), kept in benchmarks/.cache/ so that training runs can be repeated quickly."""
-    cache = ROOT / ".cache" / f"fusion-rows-{dataset.name}.pkl"
+def cached_rows(dataset: Path, reuse: bool, collect_rows: Callable[[Path], dict[str, Any]], kind: str) -> dict[str, Any]:
+    """`collect_rows(dataset)`, kept in benchmarks/.cache/ so that training runs can be
+    repeated quickly (`reuse`)."""
+    cache = ROOT / ".cache" / f"{kind}-rows-{dataset.name}.pkl"
     if reuse and cache.exists():
         return pickle.loads(cache.read_bytes())
-    collected = collect(dataset)
+    collected = collect_rows(dataset)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(collected))
     return collected
@@ -175,7 +177,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse result sets collected by an earlier run of this code")
     args = parser.parse_args()
     started = time.perf_counter()
-    datasets = [_collected(path, args.reuse) for path in (args.dataset or DEFAULT_DATASETS)]
+    datasets = [cached_rows(path, args.reuse, collect, "fusion") for path in (args.dataset or DEFAULT_DATASETS)]
     print(f"collected {sum(len(d['rows']) for d in datasets)} queries in {time.perf_counter() - started:.0f} s", flush=True)
     report: dict[str, Any] = {"features": list(FEATURES), "params": PARAMS, "rounds": ROUNDS, "folds": FOLDS,
                               "machine": platform.machine(), "datasets": evaluate(datasets)}

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
 import platform
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from scipy.optimize import minimize
 
 from benchmarks.metrics import ndcg_at_k
 from benchmarks.relevance import cached_index, load_queries
+from benchmarks.train_fusion import cached_rows
 from indexer.config import IndexConfig
 from search.engine import SearchEngine
 from search.models import Mode, SearchRequest
@@ -211,16 +211,6 @@ def evaluate(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def _collected(dataset: Path, reuse: bool) -> dict[str, Any]:
-    cache = ROOT / ".cache" / f"fusion-weight-rows-{dataset.name}.pkl"
-    if reuse and cache.exists():
-        return pickle.loads(cache.read_bytes())
-    collected = collect(dataset)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(pickle.dumps(collected))
-    return collected
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Fit and cross-validate the per-query fusion weight.")
     parser.add_argument("--dataset", type=Path, action="append", help="benchmark dataset dir (repeatable)")
@@ -233,7 +223,7 @@ def main() -> None:
     if args.scale_words:
         CURVE = "curve_scaled"
     started = time.perf_counter()
-    datasets = [_collected(path, args.reuse) for path in (args.dataset or DEFAULT_DATASETS)]
+    datasets = [cached_rows(path, args.reuse, collect, "fusion-weight") for path in (args.dataset or DEFAULT_DATASETS)]
     print(f"collected {sum(len(d['rows']) for d in datasets)} queries in {time.perf_counter() - started:.0f} s", flush=True)
     report: dict[str, Any] = {"signals": list(SIGNALS), "curve": CURVE, "grid": GRID.tolist(), "l2": L2, "folds": FOLDS,
                               "machine": platform.machine(), "datasets": evaluate(datasets)}
