@@ -12,6 +12,7 @@ a store.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -324,7 +325,9 @@ class SearchService:
         if self.settings.warm_queries and self.settings.analytics.search_log:
             try:
                 head = self.search_log.top_queries(time.time() - 30 * 86400, self.settings.warm_queries)
-            except Unavailable as error:  # the shared database is down: start cold rather than not at all
+            except (Unavailable, OSError, sqlite3.Error) as error:
+                # The shared database is down, or the state volume is unusable: start cold rather
+                # than not at all (warming is a speed-up; /ready reports the store).
                 self._degraded("search log", error)
                 return
             encoded = self.engine.encode_queries(head, self.settings.warm_query_seconds)
