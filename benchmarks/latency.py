@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import numpy as np
 
 from benchmarks.indexing import machine
 from benchmarks.querymix import MixedQuery, build_mix
+from benchmarks.servers import free_port
 from indexer import format as fmt
 from indexer.build import build_index, products_checksum
 from indexer.sample import generate_catalog
@@ -142,19 +142,13 @@ def run_interleaved(engines: dict[str, SearchService], mix: list[MixedQuery], so
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
     """The mix over HTTP to a real `vitrine serve`, on one kept-alive connection of the
     standard library's http.client: the client the Typesense peer is timed with (httpx adds
     about a millisecond of its own per request on this machine, which is not the server's)."""
     import http.client
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "search.cli", "--log-level", "warning", "serve", "--index-dir", str(index_dir), "--port", str(port)],
         # One client sending back to back: the per-client rate limit (50/s) would answer 429.

@@ -22,7 +22,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from benchmarks.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "load.json"
 KEY = "load-bench-admin-key"
 WORDS = ["dress", "red", "linen", "shirt", "boots", "leather", "wool", "sweater", "blue", "jacket", "summer", "hat"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _index(products: int, path: Path) -> list:
@@ -85,7 +80,7 @@ async def run(args: argparse.Namespace) -> dict:
     index_dir = Path(args.index_dir or ROOT / "var" / f"load-{args.products}")
     catalog = _index(args.products, index_dir)
     skus = [(p.id, v.sku) for p in catalog[:50] for v in p.variants[:1]]
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = _serve(index_dir, port)
     await _healthy(url)

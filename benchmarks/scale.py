@@ -29,13 +29,11 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ import numpy as np
 
 from benchmarks.indexing import machine
 from benchmarks.latency import cached_sample_index
+from benchmarks.servers import free_port, serving
 from search.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,12 +54,6 @@ FULL = {"products": 20_000, "clients": 16, "seconds": 30.0, "warmup": 5.0, "outa
 QUICK = {"products": 1000, "clients": 4, "seconds": 6.0, "warmup": 1.0, "outage": 4.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {
         **os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
@@ -70,39 +63,9 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-@contextmanager
 def _server(index_dir: Path, workers: int = 1, env: dict[str, str] | None = None):
-    """A `vitrine serve` process (its own process group, so its workers stop with it)."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "serve", "--index-dir", str(index_dir), "--port", str(port), "--workers", str(workers)],
-        env=_env(env), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
+    """A `vitrine serve` process, ready for traffic (its workers stop with it)."""
+    return serving("--index-dir", str(index_dir), "--workers", str(workers), env=_env(env), timeout=600)
 
 
 def _copy_index(index_dir: Path, target: Path) -> Path:
@@ -197,7 +160,7 @@ class ThrowawayPostgres:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="vitrine-scale-pg-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         shutil.chown(self.dir, "postgres", "postgres")
         self._run(PG_BIN / "initdb", "-D", str(self.data), "--auth=trust", "-U", "postgres")
 

@@ -17,7 +17,6 @@ import argparse
 import gzip
 import json
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ import uvicorn
 
 from benchmarks.indexing import machine
 from benchmarks.latency import cached_sample_index
+from benchmarks.servers import free_port
 from search.api.app import create_app
 from search.api.routes_storefront import STATIC
 from search.settings import Settings
@@ -42,12 +42,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(products: int, n_queries: int) -> dict:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -59,7 +53,7 @@ def run(products: int, n_queries: int) -> dict:
     target = work / "index"
     shutil.copytree(index_dir, target, ignore=shutil.ignore_patterns("state"))
     settings = Settings(index_dir=target, server={"demo_shop": True})
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -13,14 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
 import threading
-import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
+
+# Also the tests' way to start a server and wait for it (shared with the benchmarks).
+from benchmarks.servers import free_port as free_port
+from benchmarks.servers import wait_healthy as wait_healthy
 
 SERVICE_SKIP = "service unavailable"
 
@@ -76,34 +77,6 @@ def with_host_port(url: str, host: str, port: int) -> str:
     parts = urlsplit(url)
     userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{port}"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300.0, log: Path | None = None, path: str = "/health") -> None:
-    """Until a `vitrine serve` process answers `path` (/health: alive; /ready: fit for traffic)
-    with 200. Generous: several processes may load the model at once on a shared machine; only
-    a dead process or a stuck start fails."""
-    import httpx
-
-    def tail() -> str:
-        return log.read_text()[-3000:] if log is not None and log.exists() else ""
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}\n{tail()}")
-        try:
-            if httpx.get(f"{url}{path}", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not start within {timeout} s\n{tail()}")
 
 
 class TcpProxy:
