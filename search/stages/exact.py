@@ -406,8 +406,9 @@ def _without(filters: Filters, name: str) -> Filters:
 
 
 def _count(ctx: SearchContext, match: MatchSet, filters: Filters, hide: bool, requested: bool) -> tuple[int, dict[str, dict[str, int]]]:
-    """One aggregation over the matches that pass every filter (the total, and the facets no
-    filter constrains); a facet with a filter of its own is counted without that filter, which
+    """The matches that pass every filter, counted over the pool when it holds all of them
+    (_known_matches), else in one aggregation (the total, and the facets no filter
+    constrains); a facet with a filter of its own is counted without that filter, which
     is the count of another filter set: taken from the cache (or counted once, and kept), so a
     shopper's filter combinations and the unfiltered page share their counts."""
     s = ctx.snapshot
