@@ -118,6 +118,6 @@ class Retrieved:
 
 
 def read_only(c: Candidates) -> Candidates:
-    for array in (c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, c.proximity, c.coverage):
+    for array in (c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, c.proximity, c.coverage, c.word_places):
         array.flags.writeable = False
     return c

@@ -42,6 +42,11 @@ class Candidates:
     proximity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Share of the query's words the product contains in any field (1 for full matches).
     coverage: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Where the product has the query's words: one row per candidate, one column per place a
+    # word can be found (search.stages.lexical.word_slots), each the share of the query's words
+    # whose best place it is. Rows sum to `coverage`; all zero where words were not counted
+    # (full matches, products found only by meaning).
+    word_places: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     contributions: dict[str, np.ndarray] = field(default_factory=dict)
     details: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -56,6 +61,8 @@ class Candidates:
             self.proximity = np.zeros(len(self.ords))
         if len(self.coverage) != len(self.ords):  # retrieved without per-word matching
             self.coverage = self.full_match.astype(float)
+        if len(self.word_places) != len(self.ords):
+            self.word_places = np.zeros((len(self.ords), 0))
 
     def __len__(self) -> int:
         return len(self.ords)
@@ -85,8 +92,8 @@ class SearchContext:
     lexical_total: int = 0
     # Ordinal -> share of the query's adjacent word pairs that appear as a phrase in the title.
     lexical_pairs: dict[int, float] = field(default_factory=dict)
-    # One tantivy query per query word (its alternatives over the boosted fields), kept to count
-    # which words each candidate contains once both retrievers have run. Empty for one word.
+    # One tantivy query per query word (its alternatives over the boosted fields). Empty for one
+    # word (then no product is a partial match, and words are not counted per product).
     lexical_groups: list[Any] = field(default_factory=list)
     semantic_hits: dict[int, float] = field(default_factory=dict)
     # The words as tantivy queries, unfiltered: (any word, every word). None without words.

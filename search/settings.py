@@ -46,6 +46,17 @@ class RankingSettings(BaseModel):
     # and completion alternatives count), so one missing word costs less than two, whatever
     # the embedding thinks; 0 turns it off. Chosen on three datasets (benchmarks/README.md).
     words_weight: float = Field(default=1.0, ge=0, le=5)
+    # How much a query word counts towards that share by the field it is found in (its best
+    # field): a word in the title, brand or categories names the product, one found only in
+    # the attributes or deep in the description merely mentions it. A word the query
+    # understanding recognised as a facet value ("navy", "linen") counts whole in the
+    # attributes. A field not listed counts whole. Full matches keep the whole share.
+    # Chosen by measurement on three datasets (benchmarks/README.md, "Field-aware word coverage").
+    word_field_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "title": 1.0, "brand": 1.0, "categories": 1.0, "attributes": 0.5, "description": 0.25,
+        }
+    )
     # Products containing every query word gain up to this much when the title says adjacent
     # query words side by side ("coffee cup" vs "12-Cup Coffee Maker"); 0 turns it off.
     proximity_weight: float = Field(default=0.2, ge=0, le=1)
@@ -100,6 +111,16 @@ class RankingSettings(BaseModel):
     # An approved synonym matches at this weight (the shopper's own word ranks a little higher).
     synonym_weight: float = Field(default=0.9, ge=0, le=1)
 
+    @field_validator("word_field_weights")
+    @classmethod
+    def _shares(cls, weights: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= w <= 1 for w in weights.values()):
+            raise ValueError("word_field_weights are shares of a word: each between 0 and 1")
+        return weights
+
+    def word_weight_of(self, field_name: str) -> float:
+        """What a query word found in `field_name` counts for (words stage)."""
+        return self.word_field_weights.get(field_name, 1.0)
 
 
 class PersonalizationSettings(BaseModel):

@@ -1,5 +1,6 @@
-"""Ranking rules beyond fusion, on a small real index of hand-written products: word proximity
-in the title, and words a shopper ran together."""
+"""Ranking rules beyond fusion, on small real indexes of hand-written products: word proximity
+in the title, words a shopper ran together, and words that name a product (title) against
+words a product only mentions (description, attributes)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,61 @@ def test_products_containing_more_of_the_query_words_rank_higher(small_index, em
         # A typo still counts as the word it corrects.
         typo = engine.search(SearchRequest(q="paisley scraf", prefix=False, explain=True))
         assert typo.hits[0].title == "Paisley Silk Scarf" and typo.hits[0].explain["words"].details["share"] == 1.0
+
+
+# No query word names a category here ("scarf" is in titles of four categories), so the query
+# understanding lifts nothing: only the words decide, as on the demo shop's "something warm for
+# winter walks", whose trail running shoes say "winter" in their season and "walking" in their
+# description.
+MENTIONS = [
+    ("Chunky Knit Scarf", ["Women", "Knitwear"], "Autumn", "Soft and chunky, in a loose rib."),
+    ("Canvas Sneakers", ["Shoes", "Sneakers"], "Winter", "A cosy lining for cold mornings."),
+    ("Silk Square Scarf", ["Women", "Accessories"], "Summer", "A printed silk square."),
+    ("Cashmere Scarf", ["Gifts"], "Autumn", "Fine and light."),
+    ("Striped Wool Scarf", ["Men", "Accessories"], "Autumn", "Bold stripes."),
+    ("Stoneware Coffee Mug", ["Home", "Kitchen"], "All", "Holds 350 ml."),
+    ("Linen Summer Dress", ["Women", "Dresses"], "Summer", "Breezy linen for hot days."),
+    ("Brass Table Lamp", ["Home", "Lighting"], "All", "A soft light for reading."),
+    ("Leather Belt", ["Men", "Accessories"], "All", "Full-grain leather."),
+    ("Cotton Tote Bag", ["Women", "Bags"], "Summer", "Roomy and washable."),
+    ("Road Running Shoes", ["Shoes", "Sports Shoes"], "Spring", "Light and springy."),
+]
+
+
+@pytest.fixture(scope="module")
+def mentions_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    products = [
+        Product(id=f"m{i}", title=title, categories=categories, attributes={"season": season}, description=description, price=20.0 + i)
+        for i, (title, categories, season, description) in enumerate(MENTIONS)
+    ]
+    path = tmp_path_factory.mktemp("mentions")
+    build_index(products, path, embedder=embedder, progress=False)
+    return path
+
+
+def test_words_a_product_only_mentions_count_less_than_a_word_naming_it(mentions_index, embedder) -> None:
+    # "cosy" (description) and "winter" (season) are two of three words, "scarf" (title) one:
+    # counted alike, the sneakers' two mentions beat every scarf.
+    with _engine(mentions_index, embedder) as engine:
+        result = engine.search(SearchRequest(q="cosy winter scarf", prefix=False, explain=True))
+        assert result.relaxed  # no product has all three words
+        titles = [h.title for h in result.hits]
+        assert titles[0].endswith("Scarf"), titles
+        words = {h.title: h.explain["words"] for h in result.hits}
+        sneakers = words["Canvas Sneakers"]
+        assert sneakers.details["share"] == pytest.approx(2 / 3)
+        assert sneakers.details["in_attributes"] == pytest.approx(1 / 3)
+        assert sneakers.details["in_description"] == pytest.approx(1 / 3)
+        weights = engine.settings.ranking.word_field_weights
+        assert sneakers.details["credit"] == pytest.approx((weights["attributes"] + weights["description"]) / 3)
+        for title, scarf in words.items():
+            if title.endswith("Scarf"):
+                assert scarf.details["share"] == pytest.approx(1 / 3) and scarf.details["in_title"] == pytest.approx(1 / 3)
+                assert scarf.contribution > sneakers.contribution, title
+    # Counted alike (every field whole), as before field weights: the mentions win.
+    whole = dict.fromkeys(("title", "brand", "categories", "attributes", "description"), 1.0)
+    with _engine(mentions_index, embedder, word_field_weights=whole) as engine:
+        assert _titles(engine, "cosy winter scarf")[0] == "Canvas Sneakers"
 
 
 def test_words_weight_zero_leaves_ranking_to_fusion(small_index, embedder) -> None:

@@ -53,7 +53,7 @@ from search.columns import PRICE_EDGES, price_bucket_labels, ranked_counts
 from search.models import MAX_LIMIT, MAX_OFFSET, Filters, Mode, Sort
 from search.pipeline import Candidates, SearchContext
 from search.stages.filter import contains, counts_words, fresh, masks_at, membership, words_counted
-from search.stages.lexical import within, words_contained
+from search.stages.lexical import within, words_found
 
 MAX_WINDOW = MAX_OFFSET + MAX_LIMIT
 FACETS = ("brand", "category", "colour", "size")
@@ -76,7 +76,7 @@ class MatchSet:
     extras_bm25: np.ndarray  # their BM25 (0: found by meaning only)
     extras_cosine: np.ndarray  # their cosine to the query (nan: not a semantic neighbour)
     extras_strong: np.ndarray  # which of them match on their own terms (may be lifted)
-    extras_coverage: np.ndarray  # their share of the query's words
+    extras_places: np.ndarray  # where they have the query's words (Candidates.word_places)
     extras_counted: np.ndarray  # whose words the unfiltered pool counted (search.stages.filter)
     shown_relaxed: bool  # what the result reports as `relaxed`
     pool_capped: bool  # the unfiltered pool may lack matches (a lexical search hit its cap)
@@ -84,7 +84,7 @@ class MatchSet:
     _measured: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def extras_words(self, ctx: SearchContext) -> tuple[np.ndarray, np.ndarray]:
-        """The extras' BM25 and share of the query's words as a filtered pool gives them.
+        """The extras' BM25 and where they have the query's words, as a filtered pool gives them.
 
         The unfiltered pool knows them only for extras above its any-word cut (an extra found
         by meaning may contain some words and rank below it); a filtered pool would find them
@@ -92,7 +92,7 @@ class MatchSet:
         first time a filtered pool needs them: then no filtered pool runs that search
         (search.stages.lexical), and every pool gives an extra the same signals."""
         if self.relaxed or not self.pool_capped or not len(self.extras):
-            return self.extras_bm25, self.extras_coverage
+            return self.extras_bm25, self.extras_places
         if "words" not in self._measured:
             self._measured["words"] = _words_of(ctx, self)
         return self._measured["words"]
@@ -239,7 +239,7 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
         extras_bm25=c.bm25[extra].copy(),
         extras_cosine=np.where(c.semantic_hit[extra], c.cosine[extra], np.nan),
         extras_strong=scratch.strong[extra].copy(),
-        extras_coverage=c.coverage[extra].copy(),
+        extras_places=c.word_places[extra].copy(),
         extras_counted=contains(extra, words_counted(c.bm25, c.full_match, c.semantic_hit)) if counts_words(ctx) else np.zeros(len(extra), dtype=bool),
         shown_relaxed=scratch.relaxed,
         pool_capped=truncated,
@@ -247,10 +247,10 @@ def match_set(ctx: SearchContext, assembled: Candidates) -> MatchSet | None:
 
 
 def _words_of(ctx: SearchContext, match: MatchSet) -> tuple[np.ndarray, np.ndarray]:
-    """The extras' any-word BM25 and share of the query's words, whatever their rank: a search
-    restricted to those the unfiltered pool did not score, then their words counted with those
-    of the partial matches it did not count."""
-    bm25, coverage = match.extras_bm25.copy(), match.extras_coverage.copy()
+    """The extras' any-word BM25 and where they have the query's words, whatever their rank: a
+    search restricted to those the unfiltered pool did not score, then their words counted with
+    those of the partial matches it did not count."""
+    bm25, places = match.extras_bm25.copy(), match.extras_places.copy()
     unscored = np.flatnonzero(bm25 == 0)
     if len(unscored) and ctx.lexical_queries is not None:
         ords = match.extras[unscored]
@@ -261,8 +261,8 @@ def _words_of(ctx: SearchContext, match: MatchSet) -> tuple[np.ndarray, np.ndarr
     if counts_words(ctx):
         recount = np.flatnonzero((bm25 > 0) & ~match.extras_counted)
         if len(recount):
-            coverage[recount] = words_contained(ctx, match.extras[recount])
-    return bm25, coverage
+            places[recount] = words_found(ctx, match.extras[recount])
+    return bm25, places
 
 
 # ---- filtered retrieval --------------------------------------------------------------------
@@ -581,6 +581,7 @@ def _append(ctx: SearchContext, ords: np.ndarray, bm25: np.ndarray) -> np.ndarra
         np.concatenate([c.member, np.ones(n, dtype=bool)]),
         np.concatenate([c.proximity, np.zeros(n)]),
         np.concatenate([c.coverage, full.astype(float)]),
+        np.concatenate([c.word_places, np.zeros((n, c.word_places.shape[1]))]),
     )
     extended.contributions = {k: np.concatenate([v, np.zeros(n, dtype=v.dtype)]) for k, v in c.contributions.items()}
     extended.details = {

@@ -19,7 +19,7 @@ import numpy as np
 from search.models import Filters, Mode
 from search.pipeline import Candidates, SearchContext, StageKind
 from search.snapshot import Snapshot
-from search.stages.lexical import words_contained
+from search.stages.lexical import word_slots, words_found
 
 # Partial matches (not every query word) whose words are counted, best BM25 first.
 WORDS_COUNTED = 200
@@ -49,7 +49,9 @@ def contains(ords: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def fresh(c: Candidates) -> Candidates:
     """A new result set (nobody a member yet) over already assembled candidates' signals."""
-    return Candidates(c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool), c.proximity, c.coverage)
+    return Candidates(
+        c.ords, c.bm25, c.full_match, c.cosine, c.semantic_hit, np.zeros(len(c), dtype=bool), c.proximity, c.coverage, c.word_places
+    )
 
 
 def assemble(ctx: SearchContext) -> Candidates:
@@ -80,18 +82,23 @@ def assemble(ctx: SearchContext) -> Candidates:
         cosine = np.full(n, np.nan)
     proximity = _per_candidate(ords, ctx.lexical_pairs)
     coverage = full.astype(float)
+    places = np.zeros((n, 0))
     if counts_words(ctx):
+        places = np.zeros((n, len(word_slots(ctx.settings.ranking))))
         counted = words_counted(bm25, full, semantic_hit)
         match = ctx.match  # set in a filtered pool (search.stages.exact)
         if match is not None and not match.relaxed:
             # The result set's extras had their words counted once for the query text.
             extra = contains(ords, match.extras)
-            coverage[extra] = match.extras_words(ctx)[1][np.searchsorted(match.extras, ords[extra])]
+            places[extra] = match.extras_words(ctx)[1][np.searchsorted(match.extras, ords[extra])]
             # A filtered pool of members: the other partial matches are never shown.
             counted = counted[:0] if ctx.members_only else counted[~extra[counted]]
         if len(counted):
-            coverage[counted] = words_contained(ctx, ords[counted])
-    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage)
+            places[counted] = words_found(ctx, ords[counted])
+        partial = ~full
+        words = len(ctx.plan.terms)  # the share of the words in any field, exactly as a count would give it
+        coverage[partial] = np.rint(places[partial].sum(axis=1) * words) / words
+    return Candidates(ords, bm25, full, cosine, semantic_hit, np.zeros(n, dtype=bool), proximity, coverage, places)
 
 
 def counts_words(ctx: SearchContext) -> bool:

@@ -11,12 +11,16 @@ result set's members runs "all words" alone (search.stages.exact knows the rest 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tantivy
 
 from search.models import Mode
 from search.pipeline import SearchContext, StageKind
-from search.query import Alternative, QueryTerm
+from search.query import Alternative, QueryTerm, stem
+from search.settings import RankingSettings
+from search.understanding import stems
 
 _SHOULD = tantivy.Occur.Should
 _MUST = tantivy.Occur.Must
@@ -24,8 +28,13 @@ _MUST = tantivy.Occur.Must
 # allowing one (slop 1) measured worse on CrowdFlower (nDCG@10 0.7816 vs 0.7839).
 MAX_PAIRS = 6
 PHRASE_SLOP = 0
-# The most words counted per product: its matched words are the bits of one float32 score.
-MAX_WORD_BITS = 20
+# Where a product has each query word is spelt in the digits of one float32 score, whose
+# integers are exact up to 2^24 (search.stages.lexical.words_found).
+FLOAT32_DIGITS = 24
+# The place of a query word recognised as a facet value and found in the attributes.
+FACET = "facet"
+ATTRIBUTES = "attributes"
+NOT_FACETS = frozenset({"price", "cheap", "filler"})  # search.understanding.Recognised kinds
 
 
 class LexicalRetrieval:
@@ -95,31 +104,89 @@ def within(query: tantivy.Query, restriction: tantivy.Query | None) -> tantivy.Q
     return tantivy.Query.boolean_query([(_MUST, query), (_MUST, tantivy.Query.const_score_query(restriction, 0.0))])
 
 
-def words_contained(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
-    """Share of the query's words (any alternative, any field) each of `ords` contains.
+def word_slots(ranking: RankingSettings) -> tuple[tuple[str, float], ...]:
+    """Where a query word can be found, best first, each with what the word counts for there
+    (ranking.word_field_weights): every lexical field, and FACET, a word the query
+    understanding recognised as a facet value found in the attributes, which counts as much
+    as the best field ("navy" in a product's colour names it as well as its title would)."""
+    fields = [(name, ranking.word_weight_of(name)) for name in ranking.field_boosts]
+    if ATTRIBUTES in ranking.field_boosts:
+        fields.append((FACET, max(w for _, w in fields)))
+    return tuple(sorted(fields, key=lambda slot: (-slot[1], slot[0] != FACET)))
+
+
+def facet_words(ctx: SearchContext) -> set[int]:
+    """Positions of the query's words that the query understanding recognised as facet values."""
+    understood = ctx.plan.understood
+    if understood is None:
+        return set()
+    named = {s for r in understood.recognised if r.kind not in NOT_FACETS for s in stems(r.text)}
+    return {i for i, term in enumerate(ctx.plan.terms) if stem(term.word) in named}
+
+
+def word_in_field(schema: tantivy.Schema, term: QueryTerm, field_name: str) -> tantivy.Query:
+    """One query word (any of its alternatives: typo, synonym, completion) in one field."""
+    clauses = []
+    for alt in term.alternatives:
+        query = tantivy.Query.term_query(schema, field_name, alt.stem, index_option="freq")
+        if alt.extra_stems:  # a phrase: every word in the same field
+            query = tantivy.Query.boolean_query(
+                [(_MUST, query)]
+                + [(_MUST, tantivy.Query.term_query(schema, field_name, s, index_option="freq")) for s in alt.extra_stems]
+            )
+        clauses.append((_SHOULD, query))
+    return tantivy.Query.boolean_query(clauses)
+
+
+def words_found(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
+    """Where each of `ords` has the query's words: a (len(ords), len(word_slots)) array, the
+    share of the query's words whose best place (word_slots order) is each slot. A row sums to
+    the share of the words the product contains in any field.
 
     One search restricted to those products (a union of their ordinal terms: cheaper than a
-    term-set query, which walks the whole ordinal dictionary), each word's clause scored at a
-    distinct power of two, so a product's score is the bit set of the words it contains.
-    """
-    groups = ctx.lexical_groups[:MAX_WORD_BITS]
-    out = np.zeros(len(ords))
-    if not groups or not len(ords):
+    term-set query, which walks the whole ordinal dictionary) per WORDS_PER_SEARCH words. Each
+    word's clause is the best (disjunction max) of its places, each place scoring its rank
+    (the best place the highest) as one digit of a number in base len(slots) + 1 at the word's
+    position, so a product's score spells the best place of each word. The digits stay exact
+    in a float32 score."""
+    terms = ctx.plan.terms
+    slots = word_slots(ctx.settings.ranking)
+    out = np.zeros((len(ords), len(slots)))
+    if not terms or not len(ords):
         return out
+    base = len(slots) + 1
+    per_search = max(1, int(FLOAT32_DIGITS // math.log2(base)))
+    named = facet_words(ctx)
     schema = ctx.snapshot.schema
-    among = tantivy.Query.boolean_query([(_SHOULD, tantivy.Query.term_query(schema, "ord", int(o))) for o in ords])
-    scored = [(_SHOULD, tantivy.Query.const_score_query(g, float(1 << i))) for i, g in enumerate(groups)]
-    query = tantivy.Query.boolean_query(
-        [(_MUST, tantivy.Query.const_score_query(among, 0.0)), (_MUST, tantivy.Query.boolean_query(scored))]
+    among = tantivy.Query.const_score_query(
+        tantivy.Query.boolean_query([(_SHOULD, tantivy.Query.term_query(schema, "ord", int(o))) for o in ords]), 0.0
     )
-    searcher = ctx.snapshot.searcher
-    hits = searcher.search(query, len(ords)).hits
     position = {int(o): i for i, o in enumerate(ords)}
-    for (score, _), o in zip(hits, searcher.fast_field_values("ord", [a for _, a in hits]), strict=True):
-        at = position.get(int(o or 0))
-        if at is not None:
-            out[at] = int(round(score)).bit_count() / len(groups)
-    return out
+    searcher = ctx.snapshot.searcher
+    for start in range(0, len(terms), per_search):
+        chunk = terms[start : start + per_search]
+        words = []
+        for j, term in enumerate(chunk):
+            places = []
+            for rank, (slot, _) in enumerate(slots):
+                if slot == FACET and start + j not in named:
+                    continue
+                digit = len(slots) - rank
+                found = word_in_field(schema, term, ATTRIBUTES if slot == FACET else slot)
+                places.append(tantivy.Query.const_score_query(found, float(digit * base**j)))
+            words.append((_SHOULD, tantivy.Query.disjunction_max_query(places, 0.0)))
+        query = tantivy.Query.boolean_query([(_MUST, among), (_MUST, tantivy.Query.boolean_query(words))])
+        hits = searcher.search(query, len(ords)).hits
+        for (score, _), o in zip(hits, searcher.fast_field_values("ord", [a for _, a in hits]), strict=True):
+            at = position.get(int(o or 0))
+            if at is None:
+                continue
+            value = int(round(score))
+            for _ in chunk:
+                value, digit = divmod(value, base)
+                if digit:
+                    out[at, len(slots) - digit] += 1
+    return out / len(terms)
 
 
 def title_phrase_pairs(ctx: SearchContext, searcher: tantivy.Searcher, limit: int) -> dict[int, float]:
