@@ -150,7 +150,8 @@ def test_words_a_product_only_mentions_count_less_than_a_word_naming_it(mentions
         assert sneakers.details["credit"] == pytest.approx((weights["attributes"] + weights["description"]) / 3)
         for title, scarf in words.items():
             if title.endswith("Scarf"):
-                assert scarf.details["share"] == pytest.approx(1 / 3) and scarf.details["in_title"] == pytest.approx(1 / 3)
+                assert scarf.details["share"] == pytest.approx(1 / 3)
+                assert scarf.details["in_title+brand+categories"] == pytest.approx(1 / 3)
                 assert scarf.contribution > sneakers.contribution, title
     # Counted alike (every field whole), as before field weights: the mentions win.
     whole = dict.fromkeys(("title", "brand", "categories", "attributes", "description"), 1.0)

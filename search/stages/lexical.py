@@ -106,13 +106,21 @@ def within(query: tantivy.Query, restriction: tantivy.Query | None) -> tantivy.Q
 
 def word_slots(ranking: RankingSettings) -> tuple[tuple[str, float], ...]:
     """Where a query word can be found, best first, each with what the word counts for there
-    (ranking.word_field_weights): every lexical field, and FACET, a word the query
-    understanding recognised as a facet value found in the attributes, which counts as much
-    as the best field ("navy" in a product's colour names it as well as its title would)."""
-    fields = [(name, ranking.word_weight_of(name)) for name in ranking.field_boosts]
-    if ATTRIBUTES in ranking.field_boosts:
-        fields.append((FACET, max(w for _, w in fields)))
-    return tuple(sorted(fields, key=lambda slot: (-slot[1], slot[0] != FACET)))
+    (ranking.word_field_weights): the lexical fields, those of equal weight together in one
+    place named by them ("title+brand+categories": one clause to search, not three), and FACET,
+    a word the query understanding recognised as a facet value found in the attributes, which
+    counts as much as the best field ("navy" in a product's colour names it as well as its
+    title would)."""
+    weights = {name: ranking.word_weight_of(name) for name in ranking.field_boosts}
+    tiers = [("+".join(n for n in weights if weights[n] == w), w) for w in sorted(set(weights.values()), reverse=True)]
+    if ATTRIBUTES in weights:
+        tiers.insert(0, (FACET, tiers[0][1]))
+    return tuple(tiers)
+
+
+def slot_fields(slot: str) -> list[str]:
+    """The lexical fields of one place of word_slots."""
+    return [ATTRIBUTES] if slot == FACET else slot.split("+")
 
 
 def facet_words(ctx: SearchContext) -> set[int]:
@@ -124,17 +132,18 @@ def facet_words(ctx: SearchContext) -> set[int]:
     return {i for i, term in enumerate(ctx.plan.terms) if stem(term.word) in named}
 
 
-def word_in_field(schema: tantivy.Schema, term: QueryTerm, field_name: str) -> tantivy.Query:
-    """One query word (any of its alternatives: typo, synonym, completion) in one field."""
+def word_in_fields(schema: tantivy.Schema, term: QueryTerm, fields: list[str]) -> tantivy.Query:
+    """One query word (any of its alternatives: typo, synonym, completion) in any of `fields`."""
     clauses = []
-    for alt in term.alternatives:
-        query = tantivy.Query.term_query(schema, field_name, alt.stem, index_option="freq")
-        if alt.extra_stems:  # a phrase: every word in the same field
-            query = tantivy.Query.boolean_query(
-                [(_MUST, query)]
-                + [(_MUST, tantivy.Query.term_query(schema, field_name, s, index_option="freq")) for s in alt.extra_stems]
-            )
-        clauses.append((_SHOULD, query))
+    for field_name in fields:
+        for alt in term.alternatives:
+            query = tantivy.Query.term_query(schema, field_name, alt.stem, index_option="freq")
+            if alt.extra_stems:  # a phrase: every word in the same field
+                query = tantivy.Query.boolean_query(
+                    [(_MUST, query)]
+                    + [(_MUST, tantivy.Query.term_query(schema, field_name, s, index_option="freq")) for s in alt.extra_stems]
+                )
+            clauses.append((_SHOULD, query))
     return tantivy.Query.boolean_query(clauses)
 
 
@@ -172,7 +181,7 @@ def words_found(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
                 if slot == FACET and start + j not in named:
                     continue
                 digit = len(slots) - rank
-                found = word_in_field(schema, term, ATTRIBUTES if slot == FACET else slot)
+                found = word_in_fields(schema, term, slot_fields(slot))
                 places.append(tantivy.Query.const_score_query(found, float(digit * base**j)))
             words.append((_SHOULD, tantivy.Query.disjunction_max_query(places, 0.0)))
         query = tantivy.Query.boolean_query([(_MUST, among), (_MUST, tantivy.Query.boolean_query(words))])

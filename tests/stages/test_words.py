@@ -22,7 +22,7 @@ import pytest
 
 from indexer.text import lexical_fields
 from search.models import Mode
-from search.stages.lexical import FACET, facet_words, word_slots
+from search.stages.lexical import FACET, facet_words, slot_fields, word_slots
 from tests.stages import (
     assert_ranker_contract,
     engine_with,
@@ -46,7 +46,7 @@ def _expected(ctx, product) -> tuple[float, float, dict[str, float]]:
     share = credit = 0.0
     for i, alternatives in enumerate(words):
         found = [(slot, weight) for slot, weight in word_slots(ranking)
-                 if alternatives & fields["attributes" if slot == FACET else slot] and (slot != FACET or i in named)]
+                 if any(alternatives & fields[f] for f in slot_fields(slot)) and (slot != FACET or i in named)]
         if found:
             slot, weight = found[0]  # word_slots: best place first
             share += 1 / len(words)
@@ -90,6 +90,7 @@ def test_a_facet_value_the_query_names_counts_whole_in_the_attributes(engine) ->
     assert (credited[c.member] > 0).any()
     weights = dict(word_slots(engine.settings.ranking))
     assert weights[FACET] == max(weights.values()) > weights["attributes"]
+    assert list(weights)[:2] == [FACET, "title+brand+categories"]
 
 
 def test_the_weighted_share_is_the_plain_share_when_every_field_counts_whole(index_dir, embedder) -> None:
