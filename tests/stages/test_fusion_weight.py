@@ -10,9 +10,11 @@ Properties it guarantees:
    `semantic_weight`; bm25 and vector modes ignore the model.
 
 Known open case, not tested here (building the 5,000-product demo shop costs minutes of CI):
-"something warm for winter walks" opens with trail running shoes there, whatever the weight;
-the `words` stage credits "winter" (season attribute) and "walks" (description), and only pure
-vector order puts hiking boots first (benchmarks/README.md, "Per-query fusion weight").
+"something warm for winter walks" opens with trail running shoes there at the default weight.
+Since field-aware word coverage the `words` stage credits their "winter" (season attribute)
+and "walks" (description) 0.25 instead of 0.67, and at w = 1 hiking boots lead; below w = 1
+the lexical half of fusion keeps the shoes first (benchmarks/README.md, "Field-aware word
+coverage"). tests/test_ranking_rules.py checks the words stage's part on a small catalog.
 """
 
 from __future__ import annotations
