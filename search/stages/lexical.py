@@ -153,7 +153,8 @@ def words_found(ctx: SearchContext, ords: np.ndarray) -> np.ndarray:
     the share of the words the product contains in any field.
 
     One search restricted to those products (a union of their ordinal terms: cheaper than a
-    term-set query, which walks the whole ordinal dictionary) per WORDS_PER_SEARCH words. Each
+    term-set query, which walks the whole ordinal dictionary) per as many words as
+    fit (10 with the default weights: log2(len(slots) + 1) bits each in 24). Each
     word's clause is the best (disjunction max) of its places, each place scoring its rank
     (the best place the highest) as one digit of a number in base len(slots) + 1 at the word's
     position, so a product's score spells the best place of each word. The digits stay exact
