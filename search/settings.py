@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from indexer.config import IndexConfig
 
 DEFAULT_STAGES = [
-    "lexical", "semantic", "filter", "fuse", "words", "proximity", "learned", "understood", "personalize", "stock", "merchandise",
-    "sort", "pins",
+    "lexical", "semantic", "filter", "fuse", "words", "proximity", "learned", "understood", "feedback", "personalize", "stock",
+    "merchandise", "sort", "pins",
 ]
 
 
@@ -30,6 +30,9 @@ class RankingSettings(BaseModel):
     # Fusion of lexical and semantic relevance, chosen by measurement (benchmarks/README.md).
     fusion: Literal["convex", "rrf"] = "convex"
     semantic_weight: float = Field(default=0.5, ge=0, le=1)
+    # How convex fusion puts BM25 and cosine on one scale over the result set: min-max,
+    # z-score through the normal CDF, or rank alone (benchmarks/README.md measures each).
+    fusion_normalisation: Literal["minmax", "zscore", "rank"] = "minmax"
     # Convex fusion's weight decided per query (search/stages/fusion_weight.py): a small fitted
     # model reads how the words matched and how the retrievers agree, and sets w for this
     # query; semantic_weight is used when off, with rrf, or without a model file.
@@ -69,6 +72,14 @@ class RankingSettings(BaseModel):
     learned_fusion: bool = False
     learned_model: Path | None = None
     learned_top: int = Field(default=100, ge=2, le=1000)
+    # Pseudo-relevance feedback on the query embedding (search/stages/feedback.py): the
+    # semantic part of convex fusion is computed again with the query vector moved towards the
+    # mean vector of the `feedback_docs` best products so far, by `feedback_weight` (Rocchio's
+    # beta; 0 turns it off). Hybrid mode with convex fusion only; no extra model call. 2 and 3:
+    # the best mean gain over CrowdFlower, fashion and the sample shop, and the choice made
+    # without each of fashion and the sample shop (benchmarks/README.md, "Pseudo-relevance feedback").
+    feedback_weight: float = Field(default=2.0, ge=0, le=10)
+    feedback_docs: int = Field(default=3, ge=1, le=100)
     # Products with the facet values the query names ("red", "dress", "for her") gain this much
     # x the share of named facets they have; "cheap" lifts cheaper products by up to
     # cheap_weight (search/stages/understood.py). 0 turns either off.

@@ -165,3 +165,24 @@ def test_scale_benchmark_keeps_searching_through_a_postgresql_outage_and_stores_
     assert outage["failed_by_kind"]["search"] == 0, outage["failure_examples"]
     assert outage["events_accepted"] > 0
     assert outage["events_accepted_not_stored"] == 0
+
+
+def test_sweep_chooses_each_datasets_setting_without_its_own_judgements() -> None:
+    """benchmarks.sweep: the left-out score uses the setting best on the other datasets, and
+    cross-validation scores each fold with a setting chosen without that fold."""
+    import numpy as np
+
+    from benchmarks.sweep import evaluate
+
+    off, good_elsewhere, good_here = (("w", 0),), (("w", 1),), (("w", 2),)
+    grid = [off, good_elsewhere, good_here]
+    n = 50
+    here = {"name": "here", "scores": {off: np.full(n, 0.5), good_elsewhere: np.full(n, 0.4), good_here: np.full(n, 0.9)}}
+    other = {"name": "other", "scores": {off: np.full(n, 0.5), good_elsewhere: np.full(n, 0.6), good_here: np.full(n, 0.45)}}
+    for d in (here, other):
+        d["timing"] = {s: (0.1, 0.2) for s in grid}
+    report = evaluate([here, other], grid)
+    assert report["here"]["lodo_setting"] == "w=1" and report["here"]["lodo"] == 0.4
+    assert report["other"]["lodo_setting"] == "w=2" and report["other"]["lodo"] == 0.45
+    # In CV, each dataset's own four folds (+0.4 for w=2) outweigh the other dataset (-0.05).
+    assert set(report["here"]["cv_settings"]) == {"w=2"} and report["here"]["cv"] == 0.9

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from search.errors import ConfigError
 from search.pipeline import Stage
+from search.stages.feedback import FeedbackStage
 from search.stages.filter import FilterStage
 from search.stages.fuse import FuseStage
 from search.stages.learned import LearnedFusionStage
@@ -32,6 +33,7 @@ STAGES: dict[str, Callable[[], Stage]] = {
     "proximity": ProximityStage,
     "learned": LearnedFusionStage,
     "understood": UnderstoodStage,
+    "feedback": FeedbackStage,
     "personalize": PersonalizeStage,
     "stock": StockStage,
     "merchandise": MerchandiseStage,

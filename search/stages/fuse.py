@@ -39,6 +39,37 @@ def minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def zscore(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Standardise over the masked entries and map through the normal CDF (logistic
+    approximation) to (0, 1): one far outlier does not squash everyone else together, as it
+    does with min-max."""
+    out = np.zeros(len(values))
+    if not mask.any():
+        return out
+    v = np.nan_to_num(values, nan=0.0)
+    sd = float(v[mask].std())
+    if sd <= 0:
+        return (v > 0).astype(float) if v[mask].max() > 0 else out
+    return 1.0 / (1.0 + np.exp(-1.702 * (v - v[mask].mean()) / sd))
+
+
+def rank_share(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """1 for the best masked entry down to 0 for the worst, by rank alone."""
+    out = np.zeros(len(values))
+    n = int(mask.sum())
+    if n == 0:
+        return out
+    if n == 1:
+        out[mask] = 1.0
+        return out
+    r = ranks(np.nan_to_num(values, nan=0.0), mask)
+    out[mask] = 1.0 - (r[mask] - 1) / (n - 1)
+    return out
+
+
+NORMALISE = {"minmax": lambda v, m: minmax(v, m), "zscore": lambda v, m: zscore(v, m), "rank": lambda v, m: rank_share(v, m)}
+
+
 def ranks(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """1-based rank among masked entries (higher value = better), inf elsewhere."""
     out = np.full(len(values), np.inf)
@@ -70,9 +101,10 @@ class FuseStage:
             sem_mask = ~np.isnan(c.cosine) & c.member
             semantic = np.where(sem_mask, w * scale / (k + ranks(np.nan_to_num(c.cosine), sem_mask)), 0.0)
         else:
-            lexical = (1 - w) * minmax(c.bm25, c.member & has_lexical) * has_lexical
+            normalise = NORMALISE[ranking.fusion_normalisation]
+            lexical = (1 - w) * normalise(c.bm25, c.member & has_lexical) * has_lexical
             sem_mask = c.member & ~np.isnan(c.cosine)
-            semantic = w * minmax(c.cosine, sem_mask) if w > 0 else np.zeros(len(c))
+            semantic = w * normalise(c.cosine, sem_mask) if w > 0 else np.zeros(len(c))
         bonus = ranking.full_match_bonus
         if bonus > 0 and mode == Mode.hybrid and (c.full_match & c.member).sum() >= ranking.relax_below:
             lexical = lexical + bonus * c.full_match

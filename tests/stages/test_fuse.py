@@ -11,6 +11,8 @@ Properties it guarantees:
    nobody does.
 5. bm25 mode: nothing semantic; vector mode: nothing lexical.
 6. RRF fusion: each member's fused relevance is at most 1 (+ the bonus).
+7. Z-score and rank normalisation (`fusion_normalisation`) keep each part within its weight
+   and in its signal's order.
 """
 
 from __future__ import annotations
@@ -102,3 +104,23 @@ def test_rrf_relevance_is_at_most_one_plus_the_bonus(index_dir, embedder) -> Non
         total = lexical + semantic - (r.full_match_bonus * ctx.candidates.full_match if bonus_given else 0.0)
         assert (lexical[m] >= 0).all() and (semantic[m] > 0).all()
         assert total[m].max() <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("normalisation", ["zscore", "rank"])
+@pytest.mark.parametrize("q", ["denim jacket", "black dress"])
+def test_other_normalisations_stay_within_the_weights_and_follow_the_signals(index_dir, embedder, normalisation, q) -> None:
+    with engine_with(index_dir, embedder, ranking={"fusion_normalisation": normalisation}) as other:
+        ctx, before = run_alone(other, "fuse", request(q))
+        assert_ranker_contract(ctx, before, "semantic")
+        c, r = ctx.candidates, other.settings.ranking
+        w = _weight(ctx)
+        lexical, semantic = _parts(ctx)
+        m = c.member
+        base = lexical - np.where((c.full_match & m).sum() >= r.relax_below, r.full_match_bonus * c.full_match, 0.0)
+        assert (semantic[m] >= 0).all() and (semantic[m] <= w + 1e-9).all()
+        assert (base[m] >= 0).all() and (base[m] <= 1 - w + 1e-9).all()
+        members = np.flatnonzero(m & ~c.full_match)
+        by_cos = members[np.argsort(c.cosine[members], kind="stable")]
+        assert np.all(np.diff(semantic[by_cos]) >= -1e-12)
+        if normalisation == "rank":  # the best member on each side reaches the bound
+            assert semantic[m].max() == pytest.approx(w)
