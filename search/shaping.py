@@ -25,13 +25,12 @@ def shape(ctx: SearchContext, corrected: str | None, stage_names: list[str]) -> 
     page = ctx.order[request.offset : request.offset + request.limit]
     scores = c.score()[page] if len(page) else np.zeros(0)
     page_ords = c.ords[page]
-    prices = snapshot.price[page_ords]
     hits = []
-    for i, ord_, price, score in zip(page.tolist(), page_ords.tolist(), prices.tolist(), scores.tolist(), strict=True):
-        product = snapshot.products[ord_]
-        if product is None:
+    for i, ord_, score in zip(page.tolist(), page_ords.tolist(), scores.tolist(), strict=True):
+        fields = snapshot.hit_fields(ord_)
+        if fields is None:
             continue
-        hit = _hit_fields(product, price, score)
+        hit = {**fields, "score": score}
         if request.explain:
             hit["explain"] = {
                 name: {
@@ -101,26 +100,15 @@ def product_hit(snapshot: Snapshot, product: Product, score: float = 0.0) -> Hit
 
 
 def _hit(product: Product, price: float, score: float) -> Hit:
-    return Hit.model_validate(_hit_fields(product, price, score))
+    return Hit(
+        id=product.id, title=product.title, brand=product.brand, price=None if price != price else price,  # nan: no price
+        url=product.url, image=product.image, in_stock=product.in_stock, available_sizes=product.available_sizes, score=score,
+    )
 
 
 # A page of hits is validated in one call to pydantic-core: 2.5x faster than a
 # `model_construct` per hit (which sets every field in Python), and checked.
 _HITS = TypeAdapter(list[Hit])
-
-
-def _hit_fields(product: Product, price: float, score: float) -> dict[str, Any]:
-    return {
-        "id": product.id,
-        "title": product.title,
-        "brand": product.brand,
-        "price": None if price != price else price,  # nan: no price
-        "url": product.url,
-        "image": product.image,
-        "in_stock": product.in_stock,
-        "available_sizes": product.available_sizes,
-        "score": score,
-    }
 
 
 def _passes_all_but(masks: dict[str, np.ndarray], skip: str | None, n: int) -> np.ndarray:
