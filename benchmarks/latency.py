@@ -1,6 +1,6 @@
 """Query latency: the sample shop at 10k and 100k products, a realistic mix, in-process and HTTP.
 
-    python -m benchmarks.latency [--sizes 10000,100000] [--queries 2000] [--http] [--peers]
+    python -m benchmarks.latency [--sizes 10000,100000] [--queries 2000] [--http [--http-against CHECKOUT]] [--peers]
                                  [--json benchmarks/results/latency.json] [--quick]
                                  [--skip-personalization] [--compare-capped]
 
@@ -11,6 +11,8 @@ queries (first occurrence), repeated ones (retrieval cached), filtered ones (all
 only), and sorted ones (the mix's query texts again, sorted by price or newness). Peers run the
 unique query texts of the same mix on the same catalog; a peer that needs a query vector
 (LanceDB) is timed including the same query encoder Vitrine uses, as Vitrine is.
+--http-against CHECKOUT serves the same index from another checkout beside this one and sends
+each request to both, alternating which goes first (old and new code under the same load).
 --compare-capped runs the mix again on two fresh engines, request by request: exact results
 (the default) and ranking.exact_results off (counts and sorting over the ranked pool, filters
 masking the unfiltered pool, as before issue 17), and prints what exactness costs filtered and
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,56 +145,91 @@ def run_interleaved(engines: dict[str, SearchService], mix: list[MixedQuery], so
     return out
 
 
-def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, float]]:
-    """The mix over HTTP to a real `vitrine serve`, on one kept-alive connection of the
-    standard library's http.client: the client the Typesense peer is timed with (httpx adds
-    about a millisecond of its own per request on this machine, which is not the server's)."""
-    import http.client
+class _Server:
+    """A real `vitrine serve` of `index_dir` from the checkout at `root`, on a free port, its
+    state (search log) in a scratch directory, and one kept-alive connection of the standard
+    library's http.client to it: the client the Typesense peer is timed with (httpx adds about
+    a millisecond of its own per request on this machine, which is not the server's)."""
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "--log-level", "warning", "serve", "--index-dir", str(index_dir), "--port", str(port)],
-        # One client sending back to back: the per-client rate limit (50/s) would answer 429.
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "VITRINE_LIMITS__PER_CLIENT_PER_SECOND": "0"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, index_dir: Path, root: Path) -> None:
+        import http.client
 
-    def request(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        connection.request(method, path, body=body, headers={"content-type": "application/json"})
-        response = connection.getresponse()
+        self.port = free_port()
+        self.state = Path(tempfile.mkdtemp(prefix="vitrine-latency-http-"))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "search.cli", "--log-level", "warning", "serve", "--index-dir", str(index_dir.resolve()),
+             "--port", str(self.port)],
+            # One client sending back to back: the per-client rate limit (50/s) would answer 429.
+            cwd=root, env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "VITRINE_DATA_DIR": str(self.state),
+                           "VITRINE_LIMITS__PER_CLIENT_PER_SECOND": "0"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        self.connection.request(method, path, body=body, headers={"content-type": "application/json"})
+        response = self.connection.getresponse()
         return response.status, response.read()
 
-    try:
-        deadline = time.monotonic() + 600  # a loaded machine takes minutes to load the model
+    def wait_healthy(self, timeout: float = 600) -> None:  # a loaded machine takes minutes to load the model
+        import http.client
+
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if request("GET", "/health")[0] == 200:
-                    break
+                if self.request("GET", "/health")[0] == 200:
+                    return
             except (OSError, http.client.HTTPException):
-                connection.close()
-            if time.monotonic() > deadline or server.poll() is not None:
+                self.connection.close()
+            if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("the server did not start")
             time.sleep(0.2)
+
+    def close(self) -> None:
+        self.connection.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+def run_http(index_dir: Path, mix: list[MixedQuery], against: Path | None = None) -> dict[str, Any]:
+    """The mix over HTTP to a real `vitrine serve` (see _Server). With `against`, a second
+    server of the same index runs from that checkout (e.g. `git worktree add /tmp/base main`),
+    and each request goes to both, in alternating order: a shared machine's load then falls on
+    both alike, and the per-request differences compare the two codes."""
+    servers = {"http": _Server(index_dir, ROOT)}
+    if against is not None:
+        servers["against"] = _Server(Path(index_dir), against.resolve())
+    try:
+        for server in servers.values():
+            server.wait_healthy()
         seen: set[str] = set()
-        groups: dict[str, list[float]] = {"all": [], "unseen": [], "repeated": []}
-        for item in mix:
+        groups: dict[str, dict[str, list[float]]] = {name: {"all": [], "unseen": [], "repeated": []} for name in servers}
+        names = list(servers)
+        for i, item in enumerate(mix):
             body = {"q": item.request.q, "sort": item.request.sort.value, "limit": item.request.limit,
                     **item.request.filters.model_dump(exclude_none=True, exclude_defaults=True)}
             key = json.dumps(body, sort_keys=True)
-            started = time.perf_counter()
-            status, payload = request("POST", "/search", key.encode())
-            ms = (time.perf_counter() - started) * 1000
-            if status != 200:
-                raise RuntimeError(f"/search answered {status}: {payload[:200]!r}")
-            groups["all"].append(ms)
-            groups["repeated" if key in seen else "unseen"].append(ms)
+            for name in names if i % 2 == 0 else names[::-1]:
+                started = time.perf_counter()
+                status, payload = servers[name].request("POST", "/search", key.encode())
+                ms = (time.perf_counter() - started) * 1000
+                if status != 200:
+                    raise RuntimeError(f"/search answered {status}: {payload[:200]!r}")
+                groups[name]["all"].append(ms)
+                groups[name]["repeated" if key in seen else "unseen"].append(ms)
             seen.add(key)
-        return {name: stats(values) for name, values in groups.items()}
+        out: dict[str, Any] = {name: stats(values) for name, values in groups["http"].items()}
+        if against is not None:
+            out["against"] = {"root": str(against), **{name: stats(values) for name, values in groups["against"].items()}}
+            out["median_paired_difference_ms"] = {
+                name: round(float(np.median(np.subtract(groups["http"][name], groups["against"][name]))), 2)
+                for name in groups["http"] if groups["http"][name]
+            }
+        return out
     finally:
-        connection.close()
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers.values():
+            server.close()
 
 
 def run_peers(engine: SearchService, products: list, mix: list[MixedQuery], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -292,6 +330,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--http-against", type=Path, metavar="CHECKOUT",
+                        help="with --http: also serve the index from this checkout (another commit) and alternate "
+                             "the requests between the two servers; prints both and the median per-request difference")
     parser.add_argument("--peers", nargs="?", const="all", default=None, help="also run the peers (all, or a comma-separated list: typesense,bm25s)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="1,000 products and 200 queries (smoke test)")
@@ -320,8 +361,11 @@ def main() -> None:
             print(f"  personalization (repeated queries): anonymous p50 {pers['anonymous']['p50_ms']} ms, "
                   f"personalized p50 {pers['personalized']['p50_ms']} ms, added {pers['added_p50_ms']:+.3f} ms")
         if args.http:
-            entry["http"] = run_http(index_dir, mix)
-            print_rows(size, "http", entry["http"])
+            entry["http"] = run_http(index_dir, mix, args.http_against)
+            print_rows(size, "http", {k: v for k, v in entry["http"].items() if k in ("all", "unseen", "repeated")})
+            if args.http_against:
+                print_rows(size, "against", {k: v for k, v in entry["http"]["against"].items() if k != "root"})
+                print(f"  median per-request difference (this checkout - against): {entry['http']['median_paired_difference_ms']}")
         if args.peers:
             entry["peers"] = run_peers(engine, products, mix, None if args.peers == "all" else args.peers.split(","))
             ours = entry["in_process"]["unseen"]["p50_ms"]

@@ -409,12 +409,16 @@ class TypesensePeer:
         self.close()
         data = workdir / "typesense-data"
         data.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self._port = probe.getsockname()[1]
+        ports = []
+        for _ in range(2):  # the API port, and the peering port (8107 by default: a second
+            with socket.socket() as probe:  # benchmark running on the machine could not start)
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        self._port, peering_port = ports
         self._process = subprocess.Popen(
             [str(get_path()), f"--data-dir={data}", f"--api-key={self.API_KEY}", "--api-address=127.0.0.1",
-             f"--api-port={self._port}", "--peering-address=127.0.0.1", "--enable-cors=false"],
+             f"--api-port={self._port}", "--peering-address=127.0.0.1", f"--peering-port={peering_port}",
+             "--enable-cors=false"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60

@@ -9,9 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -110,6 +108,10 @@ class SearchRequest(BaseModel):
     context: VisitContext = Field(default_factory=VisitContext)
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
 class StageExplain(BaseModel):
     """One stage's part in a hit's score; `contribution`s of all stages add up to the score."""
 
@@ -127,14 +129,10 @@ class Hit(BaseModel):
     in_stock: bool
     available_sizes: list[str]
     score: float
-    explain: dict[str, StageExplain] | None = None
-
-    @model_serializer(mode="wrap")
-    def _explain_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if data.get("explain") is None:
-            data.pop("explain", None)
-        return data
+    # Left out of the JSON unless asked for. `exclude_if` is decided by pydantic-core field by
+    # field: a wrap `model_serializer` would call back into Python for every hit, and would
+    # leave the response schema (OpenAPI) a bare object.
+    explain: dict[str, StageExplain] | None = Field(default=None, exclude_if=_is_none)
 
 
 class Recognised(BaseModel):
@@ -166,7 +164,7 @@ class SearchResult(BaseModel):
     facets: dict[str, dict[str, int]]
     took_ms: float
     # Filled with explain=true: how the query was understood and which stages ran.
-    debug: dict[str, Any] | None = None
+    debug: dict[str, Any] | None = Field(default=None, exclude_if=_is_none)
     # Approved synonyms that expanded this query (see synonyms/).
     applied_synonyms: list[str] = Field(default_factory=list)
     # What the query was read as (price bound, facet values, filler); None with understand=false.
@@ -174,20 +172,12 @@ class SearchResult(BaseModel):
     # For the search log, not the response: segment, experiment variant, personalization.
     segment: str | None = Field(default=None, exclude=True)
     # The A/B test this search was answered in, and the visitor's variant (see search/experiments.py).
-    experiment: str | None = None
-    variant: str | None = None
+    experiment: str | None = Field(default=None, exclude_if=_is_none)
+    variant: str | None = Field(default=None, exclude_if=_is_none)
     # For the search log: products matching the words before filters; merchandising rules fired.
     matched: int | None = Field(default=None, exclude=True)
     rules: list[str] = Field(default_factory=list, exclude=True)
     personalized: bool = Field(default=False, exclude=True)
-
-    @model_serializer(mode="wrap")
-    def _debug_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        for optional in ("debug", "experiment", "variant"):
-            if data.get(optional) is None:
-                data.pop(optional, None)
-        return data
 
 
 class Suggestion(BaseModel):

@@ -12,6 +12,7 @@ a store.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -74,6 +75,8 @@ class SearchService:
         # Shared state in PostgreSQL when configured (migrated here, at start-up); else SQLite files.
         self.database: Database | None = Database.open(settings.database_url) if settings.database_url else None
         self._buffer: LocalBuffer | None = None
+        # Looked for on every search until merchandising is first configured (by any process).
+        self._merchandising_file = str(settings.state_dir / MERCHANDISING_FILE)
         # A database down at start-up does not stop the service: synonyms load when it answers.
         self._guarded("synonym reload", lambda: self.reload_synonyms(only_if_exists=True))
 
@@ -144,7 +147,7 @@ class SearchService:
         """The rules, profile and experiment variant for this request; None while no
         merchandising store exists (nothing was ever configured) and nothing is previewed."""
         if (preview is None and self._merchandising is None and self.database is None
-                and not (self.settings.state_dir / MERCHANDISING_FILE).exists()):
+                and not os.path.exists(self._merchandising_file)):
             return None
         return self.merchandising.plan(request, segment, **(preview or {}))
 

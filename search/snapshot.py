@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -36,6 +37,10 @@ def effective_price(product: Product) -> float:
     """The price a shopper sees first (nan when none): the same value the text index filters on."""
     price = lexical_effective_price(product)
     return float("nan") if price is None else price
+
+
+# Products whose hit fields are kept (about 0.4 kB each; a catalog's head is far smaller).
+HIT_FIELDS_KEPT = 20_000
 
 
 class Snapshot:
@@ -71,6 +76,10 @@ class Snapshot:
         # Catalog attributes visitor profiles learn (material, pattern...), for personalization.
         self.attribute_columns = {key: MultiValueColumn(capacity) for key in profile_attributes}
         self.vocabulary = Vocabulary()
+        # What a hit shows of a product (search.shaping), filled when the product is first shown
+        # and dropped when a change replaces it: a page of 20 hits would otherwise walk every
+        # product's variants for its stock and sizes on every request.
+        self._hit_fields: dict[int, dict[str, Any]] = {}
         for row in rows:
             self._set_row(row)
         self.vocabulary.add_products(p for p in self.products if p is not None)
@@ -105,6 +114,7 @@ class Snapshot:
         ord_ = row.ord
         self._ensure_capacity(ord_ + 1)
         product = row.product
+        self._hit_fields.pop(ord_, None)
         old = self.products[ord_]
         if old is not None and self.id_to_ord.get(old.id) == ord_ and (not row.live or old.id != product.id):
             del self.id_to_ord[old.id]
@@ -181,6 +191,32 @@ class Snapshot:
     def product(self, product_id: str) -> Product | None:
         ord_ = self.id_to_ord.get(product_id)
         return self.products[ord_] if ord_ is not None else None
+
+    def hit_fields(self, ord_: int) -> dict[str, Any] | None:
+        """The live product at `ord_` as a hit shows it, without a score (None: deleted). The
+        same dictionary is handed to every caller: copy it to add to it."""
+        fields = self._hit_fields.get(ord_)
+        if fields is not None:
+            return fields
+        with self._lock:  # a change applied meanwhile (refresh, under this lock) is not cached stale
+            product = self.products[ord_]
+            if product is None:
+                return None
+            price = float(self.price[ord_])
+            fields = {
+                "id": product.id,
+                "title": product.title,
+                "brand": product.brand,
+                "price": None if price != price else price,  # nan: no price
+                "url": product.url,
+                "image": product.image,
+                "in_stock": product.in_stock,
+                "available_sizes": product.available_sizes,
+            }
+            if len(self._hit_fields) >= HIT_FIELDS_KEPT:
+                self._hit_fields.clear()  # the products shown most come back at once
+            self._hit_fields[ord_] = fields
+        return fields
 
     def counts(self) -> dict[str, int]:
         live = [p for p in self.products if p is not None]

@@ -136,6 +136,29 @@ def test_openapi_documents_the_search_endpoint(client) -> None:
     spec = client.get("/openapi.json").json()
     assert "/search" in spec["paths"] and "/suggest" in spec["paths"]
     assert client.get("/docs").status_code == 200
+    # The response's fields are documented (not a bare object), explain and debug optional.
+    for method in ("get", "post"):
+        operation = spec["paths"]["/search"][method]
+        ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        result = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+        assert {"search_id", "total", "hits", "facets"} <= set(result["required"])
+        assert "debug" in result["properties"] and "debug" not in result["required"]
+        headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+        assert headers == ["x-personalize"]
+    hit = spec["components"]["schemas"]["Hit"]
+    assert "explain" in hit["properties"] and "explain" not in hit["required"]
+
+
+def test_the_user_agent_reaches_the_search_log(client, service: SearchService) -> None:
+    # Read from the request by the search routes (not a declared header parameter).
+    mobile = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"}
+    ids = [
+        client.get("/search", params={"q": "hat"}, headers=mobile).json()["search_id"],
+        client.post("/search", json={"q": "hat"}, headers=mobile).json()["search_id"],
+    ]
+    service.search_log.flush()
+    devices = {row.search_id: row.device for row in service.search_log.between()}
+    assert [devices[i] for i in ids] == ["mobile", "mobile"]
 
 
 def test_cors_allows_storefront_origins(client) -> None:

@@ -192,8 +192,10 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="vitrine"'})
 
 
-def authorize(request: Request) -> None:
-    """FastAPI dependency on every route: rate limits first, then keys."""
+async def authorize(request: Request) -> None:
+    """FastAPI dependency on every route: rate limits first, then keys. A coroutine: it never
+    blocks (hashing and a lock held for a dictionary update), and FastAPI would run a plain
+    function in its thread pool, a hand-over to a worker thread and back on every request."""
     settings: Settings = request.app.state.settings
     limiter: RateLimiter = request.app.state.rate_limiter
     template = _route_template(request)

@@ -33,8 +33,9 @@ def _declared(route: APIRoute) -> frozenset[str]:
     return names
 
 
-def reject_unknown_query_params(request: Request) -> None:
-    """Router dependency: 422 when the query string holds a parameter the route does not take."""
+async def reject_unknown_query_params(request: Request) -> None:
+    """Router dependency: 422 when the query string holds a parameter the route does not take.
+    A coroutine (it never blocks): FastAPI would run a plain function in its thread pool."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
