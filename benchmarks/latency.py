@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,10 +150,14 @@ def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, floa
     import http.client
 
     port = free_port()
+    # A scratch state directory, as the in-process run has: by default the server keeps its
+    # search log beside the cached index, and a later run's server would start by encoding the
+    # previous runs' head queries (warm_queries), so their first search here would not be unseen.
+    state = tempfile.mkdtemp(prefix="vitrine-latency-http-")
     server = subprocess.Popen(
         [sys.executable, "-m", "search.cli", "--log-level", "warning", "serve", "--index-dir", str(index_dir), "--port", str(port)],
         # One client sending back to back: the per-client rate limit (50/s) would answer 429.
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "VITRINE_LIMITS__PER_CLIENT_PER_SECOND": "0"},
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "VITRINE_LIMITS__PER_CLIENT_PER_SECOND": "0", "VITRINE_DATA_DIR": state},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -192,6 +197,7 @@ def run_http(index_dir: Path, mix: list[MixedQuery]) -> dict[str, dict[str, floa
         connection.close()
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def run_peers(engine: SearchService, products: list, mix: list[MixedQuery], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
