@@ -142,7 +142,7 @@ def run_benchmark(
         "dataset": dataset.name,
         "queries": len(queries),
         "metrics": metrics,
-        "settings": {"ranking": settings.ranking.model_dump(), "index": {"model": config.model, "backend": config.backend}},
+        "settings": {"ranking": settings.ranking.model_dump(), "index": {"model": config.model, "backend": config.backend, "query_graph": config.query_graph}},
         "relevant_grade": RELEVANT,
         "machine": f"{platform.machine()}, {_cpu_model()}",
     }
@@ -202,8 +202,14 @@ def main() -> None:
     parser.add_argument("--peers", nargs="?", const="all", default=None, help="also run the peers (all, or a comma-separated list: typesense,bm25s)")
     parser.add_argument("--grid", action="store_true", help="sweep fusion method and semantic weight")
     parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None)
+    parser.add_argument("--query-graph", choices=["fused", "exported"], default=None,
+                        help="the graph queries are encoded with (IndexConfig.query_graph; the index is the same)")
     args = parser.parse_args()
-    config = IndexConfig() if args.backend is None else IndexConfig(backend=args.backend)
+    config = IndexConfig()
+    if args.backend is not None:
+        config = config.model_copy(update={"backend": args.backend})
+    if args.query_graph is not None:
+        config = config.model_copy(update={"query_graph": args.query_graph})
     if args.grid:
         rows = grid(args.dataset, config)
         if args.json:

@@ -24,6 +24,13 @@ class IndexConfig(BaseModel):
     backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
     # Where exported ONNX models are kept so they are exported once per machine.
     model_cache_dir: str = "~/.cache/vitrine/models"
+    # The graph a search query is encoded with (ONNX backends). "fused": the exported graph
+    # rewritten once per machine by ONNX Runtime's transformer optimiser (attention, LayerNorm
+    # and GELU each one operator; ~100 operators instead of ~700) and, with onnx-int8,
+    # quantized like the passages' graph: about a fifth less CPU per query, its vectors as
+    # close to fp32 as the passages' own (checked when it is made; benchmarks/README.md,
+    # "query encoder"). "exported": the passages' own graph (vectors identical to theirs).
+    query_graph: Literal["fused", "exported"] = "fused"
     # Passages are product text capped at this many word pieces. Measured on CrowdFlower
     # (benchmarks/passage_ablation.py): adding the description to title, category, brand and
     # attributes does not improve vector relevance but halves encoding speed, so by default
