@@ -60,6 +60,11 @@ class RankingSettings(BaseModel):
             "title": 1.0, "brand": 1.0, "categories": 1.0, "attributes": 0.5, "description": 0.25,
         }
     )
+    # Convex fusion's semantic weight at least this when no product contains every query word
+    # and none names any of them (title, brand, categories, a recognised facet value): the
+    # words are only mentioned in descriptions or attributes ("something warm for winter
+    # walks"), so meaning decides. 0 turns the rule off (semantic_weight applies).
+    unnamed_semantic_weight: float = Field(default=1.0, ge=0, le=1)
     # Products containing every query word gain up to this much when the title says adjacent
     # query words side by side ("coffee cup" vs "12-Cup Coffee Maker"); 0 turns it off.
     proximity_weight: float = Field(default=0.2, ge=0, le=1)

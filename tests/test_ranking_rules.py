@@ -202,3 +202,48 @@ def test_a_split_counts_as_a_correction_in_the_plan() -> None:
     term = QueryTerm("harleydavidson", [Alternative("harleydavidson", "harleydavidson", 1.0, "exact"),
                                         Alternative("harley davidson", "harley", 1.0, "split", ("davidson",))])
     assert term.correction == "harley davidson"
+
+
+# Nothing here is called warm, wintry or for walks: the words are only mentioned (a season,
+# a description), by shoes made for running and for town. What a shopper asking for something
+# warm for winter walks wants is found by meaning alone.
+ONLY_MENTIONED = [
+    ("Trail Running Shoes", ["Shoes", "Sports Shoes"], "Winter", "Grippy soles for long walks and trail runs."),
+    ("Canvas Sneakers", ["Shoes", "Sneakers"], "Winter", "Easy walks about town."),
+    ("Insulated Hiking Boots", ["Shoes", "Boots"], "Autumn", "Waterproof leather with a thermal lining."),
+    ("Fleece-Lined Parka", ["Women", "Coats"], "Autumn", "A quilted hood and a thermal lining."),
+    ("Chunky Wool Jumper", ["Men", "Knitwear"], "Autumn", "Thick wool in a loose rib."),
+    ("Linen Summer Dress", ["Women", "Dresses"], "Summer", "Breezy linen for hot days."),
+    ("Stoneware Coffee Mug", ["Home", "Kitchen"], "All", "Holds 350 ml."),
+    ("Brass Table Lamp", ["Home", "Lighting"], "All", "A soft light for reading."),
+    ("Cotton Tote Bag", ["Women", "Bags"], "Summer", "Roomy and washable."),
+    ("Silk Square Scarf", ["Women", "Accessories"], "Summer", "A printed silk square."),
+]
+
+
+@pytest.fixture(scope="module")
+def only_mentioned_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    products = [
+        Product(id=f"o{i}", title=title, categories=categories, attributes={"season": season}, description=description, price=30.0 + i)
+        for i, (title, categories, season, description) in enumerate(ONLY_MENTIONED)
+    ]
+    path = tmp_path_factory.mktemp("only-mentioned")
+    build_index(products, path, embedder=embedder, progress=False)
+    return path
+
+
+def test_words_no_product_names_are_left_to_meaning(only_mentioned_index, embedder) -> None:
+    warm = {"Insulated Hiking Boots", "Fleece-Lined Parka", "Chunky Wool Jumper"}
+    with _engine(only_mentioned_index, embedder) as engine:
+        result = engine.search(SearchRequest(q="something warm for winter walks", prefix=False, explain=True))
+        titles = [h.title for h in result.hits]
+        assert titles[0] in warm, titles
+        assert result.debug["fusion"]["semantic_weight"] == 1.0
+        assert "none has any of them in its title" in result.debug["fusion"]["reason"]
+        assert all(h.explain["lexical"].contribution == 0 and h.explain["words"].contribution == 0 for h in result.hits)
+        # A word a product names keeps the words in charge: "boots" is in a title.
+        named = engine.search(SearchRequest(q="winter walks boots", prefix=False, explain=True))
+        assert "reason" not in named.debug.get("fusion", {})
+    # With the rule off, the mentions lead, as they did before it.
+    with _engine(only_mentioned_index, embedder, unnamed_semantic_weight=0.0) as engine:
+        assert _titles(engine, "something warm for winter walks")[0] not in warm

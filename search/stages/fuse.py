@@ -23,6 +23,7 @@ import numpy as np
 from search.models import Mode
 from search.pipeline import SearchContext, StageKind
 from search.stages.fusion_weight import SIGNALS, load_model, query_signals
+from search.stages.lexical import word_slots
 
 
 def minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -70,6 +71,20 @@ def rank_share(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 NORMALISE = {"minmax": lambda v, m: minmax(v, m), "zscore": lambda v, m: zscore(v, m), "rank": lambda v, m: rank_share(v, m)}
 
 
+def names_no_word(ctx: SearchContext) -> bool:
+    """True when no candidate contains every query word and none of those whose words were
+    counted has any query word where a product is named (the best field tier: title, brand,
+    categories, or a facet value the query named): the lexical side holds only mentions.
+    False where words were not counted (one-word queries, vector mode)."""
+    c = ctx.candidates
+    slots = word_slots(ctx.settings.ranking)
+    if c.full_match.any() or c.word_places.shape[1] != len(slots) or not c.word_places.any():
+        return False
+    best = max(weight for _, weight in slots)
+    naming = [k for k, (_, weight) in enumerate(slots) if weight >= best]
+    return not c.word_places[:, naming].any()
+
+
 def ranks(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """1-based rank among masked entries (higher value = better), inf elsewhere."""
     out = np.full(len(values), np.inf)
@@ -93,6 +108,15 @@ class FuseStage:
         w = {Mode.bm25: 0.0, Mode.vector: 1.0}.get(mode, ranking.semantic_weight)
         if mode == Mode.hybrid and ranking.fusion == "convex" and ranking.adaptive_fusion and ctx.plan.terms:
             w = self.query_weight(ctx, w)
+        if mode == Mode.hybrid and ranking.fusion == "convex" and names_no_word(ctx):
+            # The words are only mentioned (descriptions, attributes), never named: BM25 then
+            # ranks incidental mentions ("winter" as a season, "walk" in a shoe's blurb), and
+            # meaning is the better guide to what the shopper asked for.
+            w = max(w, ranking.unnamed_semantic_weight)
+            ctx.notes["fusion"] = ctx.notes.get("fusion", {}) | {
+                "semantic_weight": round(w, 3),
+                "reason": "no product contains every query word, and none has any of them in its title, brand, categories or as a recognised facet value",
+            }
         has_lexical = c.bm25 > 0
         if ranking.fusion == "rrf":
             k = ranking.rrf_k

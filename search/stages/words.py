@@ -26,6 +26,7 @@ import numpy as np
 
 from search.models import Mode
 from search.pipeline import SearchContext, StageKind
+from search.stages.fuse import names_no_word
 from search.stages.lexical import word_slots
 
 
@@ -53,6 +54,10 @@ class WordsStage:
         if len(c) == 0 or weight <= 0 or ctx.request.mode == Mode.vector or not ctx.plan.terms:
             return
         credit = word_credit(ctx)
+        if names_no_word(ctx):
+            # Only mentions: the fuse stage let meaning decide, and the words' credit would
+            # bring the mentions back (the same evidence as BM25, counted again).
+            credit = np.zeros(len(c))
         details = {"share": c.coverage, "credit": credit}
         places = c.word_places
         if places.shape[1]:
