@@ -26,6 +26,13 @@ from indexer.importers import load_catalog
 from indexer.sample import write_catalog
 
 SHARED_FASHION = Path(__file__).parent.parent.parent / "shared" / "data" / "fashion" / "catalog.jsonl"
+# The judged query sets the fusion trainers and sweeps run over by default: CrowdFlower (human
+# grades, from the shared data) and the two generated ones this module writes.
+DEFAULT_DATASETS = (
+    Path(__file__).parent.parent.parent / "shared" / "data" / "crowdflower",
+    Path(__file__).parent / ".cache" / "fashion-queries",
+    Path(__file__).parent / ".cache" / "sample-queries",
+)
 
 
 def _facts(product: Product) -> dict[str, str]:

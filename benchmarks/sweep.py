@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.datasets import DEFAULT_DATASETS
 from benchmarks.metrics import ndcg_at_k
 from benchmarks.relevance import cached_index, load_queries
 from indexer.config import IndexConfig
@@ -48,11 +49,6 @@ from search.models import Mode, SearchRequest
 from search.settings import Settings
 
 ROOT = Path(__file__).parent
-DEFAULT_DATASETS = (
-    ROOT.parent.parent / "shared" / "data" / "crowdflower",
-    ROOT / ".cache" / "fashion-queries",
-    ROOT / ".cache" / "sample-queries",
-)
 RESULTS = ROOT / "results" / "sweep.json"
 FOLDS = 5
 SEED = 1

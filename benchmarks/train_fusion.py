@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.datasets import DEFAULT_DATASETS
 from benchmarks.metrics import ndcg_at_k
 from benchmarks.relevance import cached_index, load_queries
 from indexer.config import IndexConfig
@@ -45,11 +46,6 @@ from search.settings import Settings
 from search.stages.learned import FEATURES, MODEL_FILE, feature_matrix, head
 
 ROOT = Path(__file__).parent
-DEFAULT_DATASETS = (
-    ROOT.parent.parent / "shared" / "data" / "crowdflower",
-    ROOT / ".cache" / "fashion-queries",
-    ROOT / ".cache" / "sample-queries",
-)
 RESULTS = ROOT / "results" / "learned-fusion.json"
 FOLDS = 5
 SEED = 1

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from benchmarks.datasets import DEFAULT_DATASETS
 from benchmarks.metrics import ndcg_at_k
 from benchmarks.relevance import cached_index, load_queries
 from benchmarks.train_fusion import cached_rows
@@ -44,11 +45,6 @@ from search.stages.fuse import minmax
 from search.stages.fusion_weight import MODEL_FILE, SIGNALS, FusionWeightModel, query_signals
 
 ROOT = Path(__file__).parent
-DEFAULT_DATASETS = (
-    ROOT.parent.parent / "shared" / "data" / "crowdflower",
-    ROOT / ".cache" / "fashion-queries",
-    ROOT / ".cache" / "sample-queries",
-)
 RESULTS = ROOT / "results" / "fusion-weight.json"
 GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 FOLDS = 5
