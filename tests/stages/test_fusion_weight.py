@@ -9,12 +9,10 @@ Properties it guarantees:
 3. Off (the default), with rrf, or without a readable model file, the weight is the configured
    `semantic_weight`; bm25 and vector modes ignore the model.
 
-Known open case, not tested here (building the 5,000-product demo shop costs minutes of CI):
-"something warm for winter walks" opens with trail running shoes there at the default weight.
-Since field-aware word coverage the `words` stage credits their "winter" (season attribute)
-and "walks" (description) 0.25 instead of 0.67, and at w = 1 hiking boots lead; below w = 1
-the lexical half of fusion keeps the shoes first (benchmarks/README.md, "Field-aware word
-coverage"). tests/test_ranking_rules.py checks the words stage's part on a small catalog.
+The demo shop's "something warm for winter walks" (no product names any of its words) is not
+this model's case: the fuse stage lets meaning decide such queries whatever the weight
+(ranking.unnamed_semantic_weight), tested in tests/test_ranking_rules.py on a small catalog
+(benchmarks/README.md, "Words that name nothing").
 """
 
 from __future__ import annotations
