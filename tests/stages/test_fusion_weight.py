@@ -59,7 +59,7 @@ def adaptive(index_dir, embedder):
         yield engine
 
 
-@pytest.mark.parametrize("q", ["denim jacket", "black dress", "something warm for winter walks"])
+@pytest.mark.parametrize("q", ["denim jacket", "black dress", "warm wool jumper"])
 def test_hybrid_uses_the_models_weight_and_explains_it(adaptive, q) -> None:
     model = load_model(None)
     assert model is not None, "the packaged fusion weight model must load"
@@ -73,6 +73,17 @@ def test_hybrid_uses_the_models_weight_and_explains_it(adaptive, q) -> None:
     assert w == pytest.approx(model.low + (model.high - model.low) / (1 + math.exp(-logit)), abs=5e-3)
     assert model.low <= w <= model.high
     assert np.allclose(signals, query_signals(ctx), atol=1e-3)
+
+
+def test_words_no_product_names_take_meaning_over_the_models_weight(adaptive) -> None:
+    # No product of the sample index names "warm", "winter" or "walks": the fuse stage's rule
+    # (ranking.unnamed_semantic_weight) raises the model's weight, and says so.
+    model = load_model(None)
+    ctx, _ = run_alone(adaptive, "fuse", request("something warm for winter walks"))
+    fusion = ctx.notes["fusion"]
+    assert _weight(ctx) == pytest.approx(adaptive.settings.ranking.unnamed_semantic_weight)
+    assert _weight(ctx) >= model.weight(query_signals(ctx))
+    assert "reason" in fusion and set(fusion["signals"]) == set(SIGNALS)
 
 
 def test_without_adaptive_fusion_rrf_or_a_model_the_constant_weight_is_used(index_dir, embedder, tmp_path: Path) -> None:
